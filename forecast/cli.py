@@ -1,0 +1,212 @@
+"""The `forecast` command line. Heavy modules are imported inside commands so --help is instant."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from forecast import __version__
+from forecast.errors import ForecastError
+
+app = typer.Typer(
+    help="Train GRU forecasters on time series in CSV files, and use them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+T = TypeVar("T")
+
+
+def err(msg: str) -> None:
+    typer.echo(msg, err=True)
+
+
+def guarded(action: Callable[[], T]) -> T:
+    """Run a command body: ForecastError -> one `Error:` line and exit 1; Ctrl-C -> exit 130."""
+    warnings.showwarning = lambda message, *args, **kwargs: err(f"warning: {message}")
+    try:
+        return action()
+    except ForecastError as e:
+        err(f"Error: {e}")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err("Interrupted.")
+        raise typer.Exit(130) from None
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"forecast {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """Train GRU forecasters on time series in CSV files, and use them."""
+
+
+RunDir = Annotated[Path, typer.Argument(help="A run directory made by `forecast train`.", show_default=False)]
+DataOpt = Annotated[
+    str | None, typer.Option("--data", help="A newer CSV with the training columns (default: the training file).")
+]
+
+
+def build_config(config_file: Path | None, data: str | None, flags: dict[str, Any], sets: list[str]) -> Any:
+    from forecast import config, pipeline
+
+    if config_file is None and data is None:
+        config_file = pipeline.default_config_path()
+    cfg = config.load_yaml(config_file) if config_file is not None else config.Config()
+    if data is not None:
+        cfg.data.path = data
+    for key, value in flags.items():
+        if value is not None and value != []:
+            config.set_value(cfg, key, value, f"--{key.split('.')[1].replace('_', '-')}")
+    return config.check(config.apply_overrides(cfg, sets))
+
+
+def on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@app.command()
+def train(
+    config_file: Annotated[Path | None, typer.Argument(
+        metavar="[CONFIG.yaml]", help="YAML config (default: configs/default.yaml when --data is not given).",
+        show_default=False)] = None,
+    data: Annotated[str | None, typer.Option(help="CSV or Parquet file to train on.")] = None,
+    target: Annotated[list[str] | None, typer.Option(help="Column to forecast (repeat for several).")] = None,
+    features: Annotated[list[str] | None, typer.Option(help="Extra input column (repeat for several).")] = None,
+    lookback: Annotated[int | None, typer.Option(help="Input window length.")] = None,
+    horizon: Annotated[int | None, typer.Option(help="Steps to forecast.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Maximum training epochs.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Windows per batch.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Adam learning rate.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", metavar="KEY=VALUE", help="Any config value, e.g. model.hidden_size=32 or data.split.train=8640.")] = None,
+    out: Annotated[str | None, typer.Option(help="Run directory (default: runs/<data>-<time>).")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite --out if it holds an earlier run.")] = False,
+    resume: Annotated[Path | None, typer.Option(help="Continue an interrupted run in this directory.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+) -> None:
+    """Train a model and score it on the test split."""
+
+    def body() -> None:
+        from forecast import config, pipeline
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+        if resume is not None:
+            cfg = config.check(config.load_yaml(resume / "config.yaml"))
+        else:
+            flags = {"data.target": target, "data.features": features, "model.lookback": lookback,
+                     "model.horizon": horizon, "train.epochs": epochs, "train.batch_size": batch_size,
+                     "train.lr": lr, "train.device": device, "train.seed": seed}
+            cfg = build_config(config_file, data, flags, set_ or [])
+        summary = pipeline.train(cfg, out=out, force=force, resume=str(resume) if resume else None,
+                                 log=err, quiet=quiet)
+        run_dir = summary["run_dir"]
+        if summary["status"] == "interrupted":
+            err(f"Interrupted: the best weights so far are saved; continue with: forecast train --resume {run_dir}")
+            raise typer.Exit(130)
+        typer.echo(f"run directory: {run_dir}")
+        if "metrics" in summary:
+            typer.echo(pipeline.metrics_table(summary["metrics"]))
+
+    guarded(body)
+
+
+@app.command()
+def predict(
+    run_dir: RunDir,
+    data: DataOpt = None,
+    out: Annotated[str | None, typer.Option(help="Output CSV (default: RUN_DIR/forecast.csv or predictions.csv).")] = None,
+    backtest: Annotated[bool, typer.Option(help="Rolling stride-1 forecasts with actuals, instead of the future.")] = False,
+    split: Annotated[str, typer.Option(help="With --backtest: train, val, test or all.")] = "test",
+    coverage: Annotated[float | None, typer.Option(help="Add y_lo/y_hi conformal intervals, e.g. 0.9.")] = None,
+) -> None:
+    """Forecast the steps after the data's last row (or backtest with --backtest)."""
+
+    def body() -> None:
+        from forecast import pipeline
+
+        if split not in ("train", "val", "test", "all"):
+            raise ForecastError(f"--split must be train, val, test or all, got {split!r}")
+        if coverage is not None and not 0 < coverage < 1:
+            raise ForecastError(f"--coverage must be between 0 and 1 (e.g. 0.9), got {coverage}")
+        run = pipeline.load_run(run_dir)
+        path, rows = pipeline.predict(run, data, out, backtest, split, coverage, log=err)
+        typer.echo(f"wrote {rows} rows to {path}")
+
+    guarded(body)
+
+
+@app.command()
+def evaluate(
+    run_dir: RunDir,
+    data: DataOpt = None,
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+) -> None:
+    """Score the model beside three baselines; write metrics.json."""
+
+    def body() -> None:
+        from forecast import pipeline
+
+        if split not in ("train", "val", "test"):
+            raise ForecastError(f"--split must be train, val or test, got {split!r}")
+        run = pipeline.load_run(run_dir)
+        result = pipeline.evaluate(run, data, split, log=err)
+        typer.echo(pipeline.metrics_table(result))
+        if data is None:
+            typer.echo(f"wrote {run.path / 'metrics.json'}")
+
+    guarded(body)
+
+
+@app.command()
+def plot(
+    run_dir: RunDir,
+    out: Annotated[str | None, typer.Option(help="Folder for the PNG files (default: RUN_DIR).")] = None,
+    series: Annotated[str | None, typer.Option(help="Series id to draw, for multi-series data.")] = None,
+) -> None:
+    """Draw loss.png, backtest.png and forecast.png."""
+
+    def body() -> None:
+        from forecast import pipeline
+
+        run = pipeline.load_run(run_dir)
+        for path in pipeline.plot(run, out, series, log=err):
+            typer.echo(f"wrote {path}")
+
+    guarded(body)
+
+
+@app.command()
+def info(run_dir: RunDir) -> None:
+    """Show a run's config, parameter counts, data, record and metrics."""
+
+    def body() -> None:
+        from forecast import pipeline
+
+        typer.echo(pipeline.info(pipeline.load_run(run_dir)))
+
+    guarded(body)
+
+
+def main() -> None:
+    app(prog_name="forecast")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,254 @@
+"""One typed config: code defaults, then a YAML file, then CLI flags and `--set key=value`."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from forecast.errors import ForecastError
+
+
+@dataclass
+class DataConfig:
+    path: str = ""  # CSV or Parquet file with a time column and numeric columns
+    date_column: str | None = None  # the time column; None = detect (date, time, timestamp, ds, ...)
+    target: list[str] = field(default_factory=list)  # columns to forecast; [] = last numeric column
+    features: list[str] = field(default_factory=list)  # extra input columns (past covariates)
+    id_column: str | None = None  # long format: the column naming each series
+    split: dict[str, float] = field(
+        default_factory=lambda: {"train": 0.7, "val": 0.1, "test": 0.2}
+    )  # fractions of each series, or row counts (ints)
+    fill: str = "none"  # missing values: none (error) | ffill | interpolate
+    sort: bool = False  # sort rows by time instead of refusing unsorted data
+    gaps: str = "warn"  # irregular time steps: warn | error
+    calendar: bool = False  # add known-future calendar inputs (hour, weekday, month as sin/cos)
+
+
+@dataclass
+class ModelConfig:
+    lookback: int = 96  # input window length L
+    horizon: int = 24  # steps H forecast at once
+    hidden_size: int = 64  # recurrent state size D
+    num_layers: int = 1  # stacked recurrent layers
+    dropout: float = 0.0  # between recurrent layers and before the head
+    cell: str = "gru"  # gru | lstm | gru_explicit (gate-by-gate GRU, for reading)
+    norm: str = "last"  # per-window normalization: none | last (subtract last value) | revin
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20  # upper bound; early stopping may end sooner
+    batch_size: int = 128
+    lr: float = 1e-3  # Adam learning rate
+    weight_decay: float = 0.0  # Adam (decoupled, AdamW) weight decay
+    lr_schedule: str = "cosine"  # none | cosine (decay to 10% over the epochs)
+    grad_clip: float = 1.0  # max gradient norm; 0 = off
+    patience: int = 5  # epochs without validation improvement before stopping; 0 = off
+    seed: int = 0
+    device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
+    precision: str = "fp32"  # fp32 | bf16 (autocast, on cuda)
+    steps_per_epoch: int = 0  # cap on batches drawn per epoch, at random; 0 = every window once
+
+
+@dataclass
+class PredictConfig:
+    coverage: float | None = None  # e.g. 0.9 adds split-conformal y_lo / y_hi columns
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    predict: PredictConfig = field(default_factory=PredictConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+CHOICES = {
+    "data.fill": ("none", "ffill", "interpolate"),
+    "data.gaps": ("warn", "error"),
+    "model.cell": ("gru", "lstm", "gru_explicit"),
+    "model.norm": ("none", "last", "revin"),
+    "train.lr_schedule": ("none", "cosine"),
+    "train.device": ("auto", "cpu", "cuda", "mps"),
+    "train.precision": ("fp32", "bf16"),
+}
+POSITIVE = ("model.lookback", "model.horizon", "model.hidden_size", "model.num_layers",
+            "train.epochs", "train.batch_size", "train.lr")
+NON_NEGATIVE = ("train.weight_decay", "train.grad_clip", "train.patience", "train.steps_per_epoch")
+
+
+def _sections() -> dict[str, type]:
+    return {f.name: typing.get_type_hints(Config)[f.name] for f in dataclasses.fields(Config)}
+
+
+def _coerce(key: str, value: Any, typ: Any) -> Any:
+    """Check `value` against the field type `typ`; return it in that type or raise."""
+    origin = typing.get_origin(typ)
+    args = typing.get_args(typ)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(key, value, inner)
+    if origin is list:
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+            raise ForecastError(f"{key} must be a column name or a list of them, got {value!r}")
+        return list(items)
+    if origin is dict:
+        return _coerce_split(key, value)
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+    elif typ is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif typ is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif typ is str:
+        if isinstance(value, str):
+            return value
+    name = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[typ]
+    raise ForecastError(f"{key} must be {name}, got {value!r}")
+
+
+def _coerce_split(key: str, value: Any) -> dict[str, float]:
+    if not isinstance(value, dict) or set(value) - {"train", "val", "test"}:
+        raise ForecastError(
+            f"{key} must be a mapping with keys train, val, test (fractions or row counts), "
+            f"got {value!r}"
+        )
+    for part, v in value.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            raise ForecastError(f"{key}.{part} must be a fraction or a row count >= 0, got {v!r}")
+    return dict(value)
+
+
+def check(cfg: Config) -> Config:
+    """Validate values that types alone do not catch; return cfg."""
+    flat = {f"{s}.{k}": v for s, sec in cfg.to_dict().items() for k, v in sec.items()}
+    for key, allowed in CHOICES.items():
+        if flat[key] not in allowed:
+            raise ForecastError(f"{key} must be one of {', '.join(allowed)}, got {flat[key]!r}")
+    for key in POSITIVE:
+        if flat[key] <= 0:
+            raise ForecastError(f"{key} must be > 0, got {flat[key]!r}")
+    for key in NON_NEGATIVE:
+        if flat[key] < 0:
+            raise ForecastError(f"{key} must be >= 0, got {flat[key]!r}")
+    if not 0 <= cfg.model.dropout < 1:
+        raise ForecastError(f"model.dropout must be in [0, 1), got {cfg.model.dropout!r}")
+    cov = cfg.predict.coverage
+    if cov is not None and not 0 < cov < 1:
+        raise ForecastError(f"predict.coverage must be between 0 and 1 (e.g. 0.9), got {cov!r}")
+    split = cfg.data.split
+    missing = {"train", "val", "test"} - set(split)
+    if missing:
+        raise ForecastError(f"data.split needs train, val and test; missing {', '.join(sorted(missing))}")
+    counts = [isinstance(v, int) for v in split.values()]
+    if any(counts) and not all(counts):
+        raise ForecastError(
+            f"data.split mixes fractions and row counts ({split}); use all fractions "
+            "(0.7/0.1/0.2) or all row counts (8640/2880/2880)"
+        )
+    if not any(counts) and sum(split.values()) > 1 + 1e-9:
+        raise ForecastError(f"data.split fractions sum to {sum(split.values()):g}; they must sum to at most 1")
+    if split["train"] == 0:
+        raise ForecastError("data.split.train must be > 0: the model needs training rows")
+    overlap = set(cfg.data.target) & set(cfg.data.features)
+    if overlap:
+        raise ForecastError(f"column(s) {', '.join(sorted(overlap))} are in both data.target and data.features")
+    return cfg
+
+
+def from_dict(raw: Any, source: str = "config") -> Config:
+    """Build a Config from nested plain data, rejecting unknown keys and wrong types."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ForecastError(f"{source} must be a mapping of sections (data, model, train, predict), got a {type(raw).__name__}")
+    sections = _sections()
+    cfg = Config()
+    for name, body in raw.items():
+        if name not in sections:
+            raise ForecastError(f"unknown section {name!r} in {source} (sections: {', '.join(sections)})")
+        if body is None:
+            continue
+        if not isinstance(body, dict):
+            raise ForecastError(f"section {name!r} in {source} must be a mapping, got {body!r}")
+        for key, value in body.items():
+            set_value(cfg, f"{name}.{key}", value, source)
+    return cfg
+
+
+def set_value(cfg: Config, dotted: str, value: Any, source: str = "config") -> None:
+    """Set `section.key` (or `data.split.part`) on cfg, type-checked."""
+    parts = dotted.split(".")
+    sections = _sections()
+    if len(parts) < 2 or parts[0] not in sections:
+        raise ForecastError(
+            f"unknown key {dotted!r} in {source}: use section.key with a section among {', '.join(sections)}"
+        )
+    section = getattr(cfg, parts[0])
+    hints = typing.get_type_hints(type(section))
+    key = parts[1]
+    if key not in hints:
+        raise ForecastError(
+            f"unknown key {dotted!r} in {source} (keys of {parts[0]}: {', '.join(hints)})"
+        )
+    if len(parts) == 3 and dotted.startswith("data.split."):
+        value = {**cfg.data.split, parts[2]: value}
+    elif len(parts) > 2:
+        raise ForecastError(f"unknown key {dotted!r} in {source}")
+    setattr(section, key, _coerce(f"{parts[0]}.{key}", value, hints[key]))
+
+
+def load_yaml(path: str | Path) -> Config:
+    path = Path(path)
+    if not path.is_file():
+        raise ForecastError(f"config file {str(path)!r} not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ForecastError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if raw is None:
+        raise ForecastError(f"{path} is empty; give it sections such as data: and model:")
+    cfg = from_dict(raw, str(path))
+    data = Path(cfg.data.path)
+    if cfg.data.path and not data.is_absolute() and not data.exists():
+        # a relative data path may be written from the config's folder or the project root
+        for base in (path.parent, path.parent.parent):
+            if (base / data).is_file():
+                cfg.data.path = str((base / data).resolve())
+                break
+    return cfg
+
+
+def apply_overrides(cfg: Config, pairs: list[str]) -> Config:
+    """Apply `--set section.key=value` pairs; values are read as YAML scalars/lists."""
+    for pair in pairs:
+        if "=" not in pair:
+            raise ForecastError(f"--set {pair!r} needs the form section.key=value, e.g. train.epochs=5")
+        key, text = pair.split("=", 1)
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        if key.strip() in ("data.target", "data.features") and isinstance(value, str) and "," in value:
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        set_value(cfg, key.strip(), value, "--set")
+    return cfg
+
+
+def to_yaml(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

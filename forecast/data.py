@@ -1,0 +1,385 @@
+"""Load a CSV (or Parquet) into a validated panel of series, split it, and scale it."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecast.config import DataConfig
+from forecast.errors import ForecastError
+
+DATE_NAMES = ("date", "datetime", "time", "timestamp", "ds", "period", "month", "day")
+CALENDAR_COLUMNS = ("hour_sin", "hour_cos", "weekday_sin", "weekday_cos", "month_sin", "month_cos")
+
+
+@dataclass
+class Panel:
+    """Every series of one file, stacked: rows of series s are offsets[s]:offsets[s+1]."""
+
+    values: np.ndarray  # (N, F) float64, original units; targets first, then features
+    times: np.ndarray  # (N,) datetime64[ns]
+    columns: list[str]  # F names
+    n_targets: int
+    ids: list[str]  # S series ids ("" for a single series)
+    offsets: np.ndarray  # (S + 1,) int64
+    freq: str  # pandas offset alias, e.g. "h"
+
+    @property
+    def targets(self) -> list[str]:
+        return self.columns[: self.n_targets]
+
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file into a DataFrame of strings/numbers, with clear errors."""
+    path = Path(path)
+    if not str(path):
+        raise ForecastError("no data file given: pass --data FILE.csv or set data.path in the config")
+    if not path.is_file():
+        raise ForecastError(f"data file {str(path)!r} not found")
+    if path.stat().st_size == 0:
+        raise ForecastError(f"{path} is empty")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        try:
+            return pd.read_parquet(path)
+        except ImportError:
+            raise ForecastError(f"reading {path} needs pyarrow: pip install pyarrow") from None
+        except Exception as e:  # pyarrow raises many types for a bad file
+            raise ForecastError(f"{path} is not a readable Parquet file ({type(e).__name__})") from None
+    head = path.open("rb").read(4096)
+    if b"\x00" in head:
+        raise ForecastError(f"{path} is not a CSV file (it holds binary data)")
+    text = head.decode("utf-8-sig", errors="replace")
+    if text.lstrip().lower().startswith(("<!doctype", "<html", "<?xml")):
+        raise ForecastError(f"{path} is an HTML/XML page, not a CSV file")
+    header = text.splitlines()[0] if text.splitlines() else ""
+    sep = max([",", ";", "\t", "|"], key=header.count)
+    if header.count(sep) == 0:
+        raise ForecastError(
+            f"{path} has a single column ({header[:60]!r}); a CSV needs a time column and "
+            "numeric columns separated by ',', ';' or tabs"
+        )
+    names = [h.strip().strip('"').strip() for h in header.split(sep)]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ForecastError(f"{path} has duplicate column names: {', '.join(dupes)}")
+    try:
+        df = _read_csv_fast(path, sep)
+    except pd.errors.EmptyDataError:
+        raise ForecastError(f"{path} is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ForecastError(f"{path} could not be parsed as CSV: {msg}") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    if len(df) == 0:
+        raise ForecastError(f"{path} has a header but no data rows")
+    return df
+
+
+def _read_csv_fast(path: Path, sep: str) -> pd.DataFrame:
+    """pandas' fastest reader: the pyarrow engine when installed, else the C engine."""
+    try:
+        import pyarrow  # noqa: F401
+
+        return pd.read_csv(path, sep=sep, engine="pyarrow", encoding="utf-8")
+    except ImportError:
+        pass
+    except Exception:  # the pyarrow engine refuses some valid files; the C engine decides
+        pass
+    return pd.read_csv(path, sep=sep, encoding="utf-8-sig", skipinitialspace=True)
+
+
+def file_digest(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------- validating
+
+
+def detect_date_column(df: pd.DataFrame, name: str | None, path: str) -> str:
+    if name is not None:
+        if name not in df.columns:
+            raise ForecastError(f"time column {name!r} not found in {path} (columns: {', '.join(df.columns)})")
+        return name
+    for col in df.columns:
+        if str(col).lower() in DATE_NAMES:
+            return str(col)
+    for col in df.columns:
+        if df[col].dtype == object or pd.api.types.is_datetime64_any_dtype(df[col]):
+            sample = df[col].dropna().astype(str).head(20)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if len(sample) and pd.to_datetime(sample, errors="coerce").notna().all():
+                    return str(col)
+    raise ForecastError(
+        f"no time column found in {path} (columns: {', '.join(df.columns)}); set data.date_column"
+    )
+
+
+def parse_times(col: pd.Series, name: str, path: str) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(col):
+        times = col
+    else:
+        raw = col.astype(str).str.strip()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                times = pd.to_datetime(raw, errors="coerce", format="mixed")
+            except (ValueError, TypeError) as e:  # e.g. mixed time zones
+                if "tz" in str(e).lower() or "time zone" in str(e).lower() or "offset" in str(e).lower():
+                    raise ForecastError(
+                        f"time column {name!r} in {path} mixes time zones; convert it to one zone (or UTC)"
+                    ) from None
+                raise ForecastError(f"time column {name!r} in {path} could not be parsed: {e}") from None
+        if times.dtype == object:
+            raise ForecastError(
+                f"time column {name!r} in {path} mixes time zones; convert it to one zone (or UTC)"
+            )
+        bad = times.isna() & col.notna()
+        if col.isna().any() or bad.any():
+            i = int(np.flatnonzero((bad | col.isna()).to_numpy())[0])
+            raise ForecastError(
+                f"time column {name!r} in {path} has a value that is not a time at line {i + 2}: {col.iloc[i]!r}"
+            )
+    if getattr(times.dt, "tz", None) is not None:
+        times = times.dt.tz_convert("UTC").dt.tz_localize(None)
+    return times
+
+
+def to_numeric(df: pd.DataFrame, columns: list[str], path: str, fill: str) -> np.ndarray:
+    """Columns as float64, with errors naming the first bad line and value."""
+    out = np.empty((len(df), len(columns)))
+    for j, col in enumerate(columns):
+        raw = df[col]
+        values = pd.to_numeric(raw, errors="coerce") if raw.dtype == object else raw.astype(float)
+        if raw.dtype == object:
+            text = raw.astype(str).str.strip().str.lower()
+            empty = raw.isna() | text.isin(["", "nan", "na", "null", "none", "n/a"])
+            bad = values.isna() & ~empty
+            if bad.any():
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                raise ForecastError(
+                    f"column {col!r} in {path} has a non-numeric value at line {i + 2}: {raw.iloc[i]!r}"
+                )
+        out[:, j] = values.to_numpy(dtype=float)
+    if np.isinf(out).any():
+        i, j = (int(v[0]) for v in np.nonzero(np.isinf(out)))
+        raise ForecastError(f"column {columns[j]!r} in {path} has an infinite value at line {i + 2}")
+    return out
+
+
+def fill_missing(values: np.ndarray, columns: list[str], fill: str, path: str) -> np.ndarray:
+    nan = np.isnan(values)
+    if not nan.any():
+        return values
+    if fill == "none":
+        per_col = nan.sum(axis=0)
+        j = int(np.flatnonzero(per_col)[0])
+        i = int(np.flatnonzero(nan[:, j])[0])
+        raise ForecastError(
+            f"{int(nan.sum())} missing values in {path} (first: column {columns[j]!r}, line {i + 2}); "
+            "set data.fill to ffill or interpolate, or clean the file"
+        )
+    frame = pd.DataFrame(values)
+    frame = frame.ffill() if fill == "ffill" else frame.interpolate(limit_direction="both")
+    frame = frame.bfill()
+    if frame.isna().any().any():
+        j = int(np.flatnonzero(frame.isna().any().to_numpy())[0])
+        raise ForecastError(f"column {columns[j]!r} in {path} has no values at all")
+    return frame.to_numpy()
+
+
+def infer_freq(times: pd.DatetimeIndex, gaps: str, path: str, series: str) -> str:
+    """The series' frequency as an offset alias; irregular steps warn or fail per data.gaps."""
+    where = f" (series {series!r})" if series else ""
+    if len(times) < 3:
+        raise ForecastError(f"{path}{where} has fewer than 3 rows; cannot tell its frequency")
+    freq = pd.infer_freq(times)
+    if freq is not None:
+        return freq
+    diffs = np.diff(times.asi8)
+    values, counts = np.unique(diffs, return_counts=True)
+    step = pd.Timedelta(int(values[np.argmax(counts)]))
+    largest = pd.Timedelta(int(diffs.max()))
+    where_gap = times[int(np.argmax(diffs))]
+    msg = (
+        f"{path}{where} has irregular time steps: usually {step}, largest gap {largest} "
+        f"after {where_gap}"
+    )
+    if gaps == "error":
+        raise ForecastError(msg + "; set data.gaps: warn to proceed anyway")
+    warnings.warn(msg + "; proceeding as if regular (data.gaps: warn)", stacklevel=2)
+    return pd.tseries.frequencies.to_offset(step).freqstr
+
+
+def check_order(times: pd.Series, sort: bool, path: str, where: str) -> None:
+    diffs = np.diff(times.to_numpy().astype("datetime64[ns]").astype(np.int64))
+    if (diffs == 0).any():
+        i = int(np.flatnonzero(diffs == 0)[0])
+        raise ForecastError(f"{path}{where} has duplicate timestamps: {times.iloc[i + 1]} appears twice")
+    if (diffs < 0).any() and not sort:
+        i = int(np.flatnonzero(diffs < 0)[0])
+        raise ForecastError(
+            f"{path}{where} is not sorted by time ({times.iloc[i + 1]} comes after {times.iloc[i]}); "
+            "sort it or set data.sort: true"
+        )
+
+
+def resolve_targets(df: pd.DataFrame, cfg: DataConfig, date_col: str, path: str) -> tuple[list[str], list[str]]:
+    reserved = {date_col, cfg.id_column}
+    for col in [*cfg.target, *cfg.features]:
+        if col not in df.columns:
+            raise ForecastError(f"column {col!r} not found in {path} (columns: {', '.join(df.columns)})")
+        if col in reserved:
+            raise ForecastError(f"column {col!r} is the time or id column; it cannot be a target or feature")
+    targets = list(cfg.target)
+    if not targets:
+        numeric = [c for c in df.columns if c not in reserved and pd.api.types.is_numeric_dtype(df[c])]
+        if not numeric:
+            raise ForecastError(f"{path} has no numeric column to forecast; set data.target")
+        targets = [numeric[-1]]
+    return targets, list(cfg.features)
+
+
+def load_panel(cfg: DataConfig, path: str | None = None) -> Panel:
+    """Read and validate `path` (default cfg.path) into a Panel in original units."""
+    path = path or cfg.path
+    df = read_table(path)
+    date_col = detect_date_column(df, cfg.date_column, path)
+    if cfg.id_column is not None and cfg.id_column not in df.columns:
+        raise ForecastError(f"id column {cfg.id_column!r} not found in {path} (columns: {', '.join(df.columns)})")
+    targets, features = resolve_targets(df, cfg, date_col, path)
+    columns = targets + features
+    times = parse_times(df[date_col], date_col, path)
+    values = to_numeric(df, columns, path, cfg.fill)
+    ids = df[cfg.id_column].astype(str).to_numpy() if cfg.id_column else np.full(len(df), "")
+    frame = pd.DataFrame({"id": ids, "t": times.to_numpy()})
+    order = frame.sort_values(["id", "t"], kind="stable").index.to_numpy() if cfg.sort or cfg.id_column else None
+    if cfg.id_column and not cfg.sort:
+        # long format: rows of one series must be in time order among themselves
+        within = frame.groupby("id", sort=False)["t"].diff().dt.total_seconds().to_numpy()
+        if (within < 0).any():
+            i = int(np.flatnonzero(within < 0)[0])
+            raise ForecastError(
+                f"{path} is not sorted by time within series {ids[i]!r} (line {i + 2}); "
+                "sort it or set data.sort: true"
+            )
+    if order is not None:
+        values, ids, times = values[order], ids[order], times.iloc[order].reset_index(drop=True)
+    uniq, starts = np.unique(ids, return_index=True)
+    uniq, starts = uniq[np.argsort(starts)], np.sort(starts)
+    offsets = np.append(starts, len(ids)).astype(np.int64)
+    freqs = []
+    for s, sid in enumerate(uniq):
+        a, b = offsets[s], offsets[s + 1]
+        where = f" (series {sid!r})" if sid else ""
+        check_order(times.iloc[a:b], cfg.sort, path, where)
+        values[a:b] = fill_missing(values[a:b], columns, cfg.fill, path)
+        if s < 3 or len(uniq) <= 10:  # the frequency of a few series stands for all
+            freqs.append(infer_freq(pd.DatetimeIndex(times.iloc[a:b]), cfg.gaps, path, str(sid)))
+    freq = max(set(freqs), key=freqs.count)
+    return Panel(
+        values=values, times=times.to_numpy(dtype="datetime64[ns]"), columns=columns,
+        n_targets=len(targets), ids=[str(u) for u in uniq], offsets=offsets, freq=freq,
+    )
+
+
+# ---------------------------------------------------------------- splitting
+
+
+def split_borders(lengths: np.ndarray, split: dict[str, float]) -> np.ndarray:
+    """(S, 3) ends of train, val and test, in rows from each series' start."""
+    if all(isinstance(v, int) for v in split.values()):
+        parts = np.array([split["train"], split["val"], split["test"]], dtype=np.int64)
+        ends = np.cumsum(parts)[None, :].repeat(len(lengths), axis=0)
+        short = np.flatnonzero(ends[:, 2] > lengths)
+        if len(short):
+            raise ForecastError(
+                f"data.split asks for {int(ends[0, 2])} rows but a series has only {int(lengths[short[0]])}"
+            )
+        return ends
+    n_train = (lengths * split["train"]).astype(np.int64)
+    n_val = (lengths * split["val"]).astype(np.int64)
+    total = split["train"] + split["val"] + split["test"]
+    n_test = lengths - n_train - n_val if abs(total - 1) < 1e-9 else (lengths * split["test"]).astype(np.int64)
+    return np.stack([n_train, n_train + n_val, n_train + n_val + n_test], axis=1)
+
+
+def calendar_features(times: np.ndarray) -> np.ndarray:
+    """(N, 6) sin/cos of hour of day, day of week and month: known for any future time."""
+    t = pd.DatetimeIndex(times)
+    hour = (t.hour + t.minute / 60) / 24
+    week = (t.dayofweek + hour) / 7
+    month = (t.month - 1 + (t.day - 1) / 31) / 12
+    parts = [f(2 * np.pi * np.asarray(x)) for x in (hour, week, month) for f in (np.sin, np.cos)]
+    return np.stack(parts, axis=1)
+
+
+def season_length(freq: str) -> int:
+    """The natural seasonal period of a frequency: 24 for hourly, 7 for daily, 12 for monthly."""
+    offset = pd.tseries.frequencies.to_offset(freq)
+    try:
+        step = pd.Timedelta(offset)
+    except ValueError:  # calendar offsets: months, quarters, years, weeks anchored on a day
+        name = offset.name.split("-")[0].upper()
+        return {"M": 12, "MS": 12, "ME": 12, "BM": 12, "BMS": 12, "BME": 12, "Q": 4, "QS": 4,
+                "QE": 4, "BQ": 4, "W": 52}.get(name, 1)
+    day = pd.Timedelta(days=1)
+    if step < day and day % step == pd.Timedelta(0):
+        return int(day / step)
+    if step == day:
+        return 7
+    if step == pd.Timedelta(weeks=1):
+        return 52
+    return 1
+
+
+# ---------------------------------------------------------------- scaling
+
+
+@dataclass
+class Scaler:
+    """Per-series min/max of each column, from training rows only (MinMaxScaler's arrays)."""
+
+    data_min: np.ndarray  # (S, F)
+    data_max: np.ndarray  # (S, F)
+
+    @property
+    def scale(self) -> np.ndarray:
+        span = self.data_max - self.data_min
+        return np.where(span > 0, span, 1.0)  # constant columns: scale 1, as MinMaxScaler does
+
+    def transform(self, panel: Panel) -> np.ndarray:
+        rows = np.repeat(np.arange(len(panel.ids)), panel.lengths())
+        return (panel.values - self.data_min[rows]) / self.scale[rows]
+
+    def inverse(self, y: np.ndarray, series: np.ndarray, n_targets: int) -> np.ndarray:
+        """y (B, H, T) scaled -> original units, for windows of series `series` (B,)."""
+        mn = self.data_min[series, None, :n_targets]
+        return y * self.scale[series, None, :n_targets] + mn
+
+
+def fit_scaler(panel: Panel, train_end: np.ndarray) -> Scaler:
+    from sklearn.preprocessing import MinMaxScaler
+
+    mins, maxs = [], []
+    for s in range(len(panel.ids)):
+        a = panel.offsets[s]
+        scaler = MinMaxScaler().fit(panel.values[a : a + train_end[s]])
+        mins.append(scaler.data_min_)
+        maxs.append(scaler.data_max_)
+    return Scaler(np.array(mins), np.array(maxs))

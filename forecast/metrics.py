@@ -1,0 +1,111 @@
+"""Error metrics, accumulated over chunks of windows, and the baselines every model is shown beside."""
+
+from __future__ import annotations
+
+import numpy as np
+
+METRICS = ("mae", "rmse", "mse", "mape", "smape", "mase", "mse_z", "mae_z")
+
+
+class Scores:
+    """Running sums of errors per series, so a backtest can be scored chunk by chunk.
+
+    std and mase_scale are per series and target column: (S, T) arrays from training rows.
+    """
+
+    SUMS = ("ae", "se", "ape", "n_ape", "sape", "se_z", "ae_z", "ase", "n")
+
+    def __init__(self, std: np.ndarray, mase_scale: np.ndarray):
+        self.std = np.where(std > 0, std, 1.0)
+        self.mase_scale = np.where(mase_scale > 0, mase_scale, 1.0)
+        self.sums = {k: np.zeros(len(std)) for k in self.SUMS}
+
+    def add(self, series: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray) -> None:
+        """series (W,), y_true and y_pred (W, H, T) in original units."""
+        err = y_pred - y_true
+        abs_err = np.abs(err)
+        nonzero = y_true != 0
+        denom = np.abs(y_true) + np.abs(y_pred)
+        parts = {
+            "ae": abs_err,
+            "se": err**2,
+            "ape": np.where(nonzero, abs_err / np.where(nonzero, np.abs(y_true), 1), 0.0),
+            "n_ape": nonzero.astype(float),
+            "sape": np.where(denom > 0, 2 * abs_err / np.where(denom > 0, denom, 1), 0.0),
+            "se_z": (err / self.std[series, None, :]) ** 2,
+            "ae_z": abs_err / self.std[series, None, :],
+            "ase": abs_err / self.mase_scale[series, None, :],
+            "n": np.ones_like(err),
+        }
+        n_series = len(self.std)
+        for key, value in parts.items():
+            per_window = value.reshape(len(series), -1).sum(axis=1)
+            self.sums[key] += np.bincount(series, weights=per_window, minlength=n_series)
+
+    def result(self, series: int | None = None) -> dict[str, float]:
+        """Metrics over every window and step (all series, or one)."""
+        s = {k: (v.sum() if series is None else v[series]) for k, v in self.sums.items()}
+        n = s["n"]
+        if n == 0:
+            return {m: float("nan") for m in METRICS}
+        mse = s["se"] / n
+        return {
+            "mae": float(s["ae"] / n),
+            "rmse": float(np.sqrt(mse)),
+            "mse": float(mse),
+            "mape": float(100 * s["ape"] / s["n_ape"]) if s["n_ape"] else float("nan"),
+            "smape": float(100 * s["sape"] / n),
+            "mase": float(s["ase"] / n),
+            "mse_z": float(s["se_z"] / n),
+            "mae_z": float(s["ae_z"] / n),
+        }
+
+
+def train_stats(values: np.ndarray, offsets: np.ndarray, train_end: np.ndarray, n_targets: int,
+                season: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per series: the population std of each target on training rows, and MASE's scale
+    (mean absolute seasonal difference on training rows; lag 1 when the series is too short)."""
+    stds, scales = [], []
+    for s in range(len(offsets) - 1):
+        rows = values[offsets[s] : offsets[s] + train_end[s], :n_targets]
+        stds.append(rows.std(axis=0))
+        lag = season if len(rows) > season else 1
+        diffs = np.abs(rows[lag:] - rows[:-lag]) if len(rows) > lag else np.ones((1, n_targets))
+        scales.append(diffs.mean(axis=0))
+    return np.array(stds), np.array(scales)
+
+
+# ---------------------------------------------------------------- baselines
+# Each takes target inputs x (W, L, T) and returns (W, H, T), in any units.
+
+
+def repeat_last(x: np.ndarray, horizon: int) -> np.ndarray:
+    return np.repeat(x[:, -1:, :], horizon, axis=1)
+
+
+def seasonal_naive(x: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """Repeat the last full season: step h takes the value `season` (or a multiple) steps back."""
+    L = x.shape[1]
+    m = season if 1 < season <= L else 1
+    steps = np.arange(1, horizon + 1)
+    back = m * ((steps - 1) // m + 1)  # smallest multiple of m that reaches into the window
+    return x[:, L - back + (steps - 1), :]
+
+
+def fit_linear(x: np.ndarray, y: np.ndarray, ridge: float = 1e-4) -> np.ndarray:
+    """Closed-form least squares on last-value-subtracted windows (NLinear-style), one map shared
+    by every target column. x (N, L, T), y (N, H, T) -> weights (L + 1, H), bias last."""
+    last = x[:, -1:, :]
+    X = np.moveaxis(x - last, 2, 1).reshape(-1, x.shape[1])  # (N*T, L)
+    Y = np.moveaxis(y - last, 2, 1).reshape(-1, y.shape[1])  # (N*T, H)
+    X = np.hstack([X, np.ones((len(X), 1))])
+    gram = X.T @ X
+    gram[np.diag_indices_from(gram)] += ridge * np.trace(gram) / len(gram)  # a touch of ridge
+    return np.linalg.solve(gram, X.T @ Y)
+
+
+def predict_linear(weights: np.ndarray, x: np.ndarray) -> np.ndarray:
+    last = x[:, -1:, :]
+    X = np.moveaxis(x - last, 2, 1)  # (W, T, L)
+    out = X @ weights[:-1] + weights[-1]  # (W, T, H)
+    return np.moveaxis(out, 1, 2) + last

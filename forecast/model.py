@@ -1,0 +1,112 @@
+"""The GRU-flatten-Linear forecaster: a recurrent layer reads the lookback window and its whole
+output sequence, flattened, feeds one Linear head that emits every horizon step at once."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from forecast.config import ModelConfig
+
+
+class ExplicitGRU(nn.Module):
+    """nn.GRU written out gate by gate, with nn.GRU's parameter names and layout.
+
+    For each step, with x the input and h the previous state:
+        r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)        reset gate
+        z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)        update gate
+        n = tanh(W_in x + b_in + r * (W_hn h + b_hn))     candidate (reset acts on the hidden term)
+        h = (1 - z) * n + z * h
+    The rows of weight_ih_l{k} / weight_hh_l{k} stack the r, z, n blocks, as in nn.GRU.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0):
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.dropout = nn.Dropout(dropout)
+        for k in range(num_layers):
+            n_in = input_size if k == 0 else hidden_size
+            self.register_parameter(f"weight_ih_l{k}", nn.Parameter(torch.empty(3 * hidden_size, n_in)))
+            self.register_parameter(f"weight_hh_l{k}", nn.Parameter(torch.empty(3 * hidden_size, hidden_size)))
+            self.register_parameter(f"bias_ih_l{k}", nn.Parameter(torch.empty(3 * hidden_size)))
+            self.register_parameter(f"bias_hh_l{k}", nn.Parameter(torch.empty(3 * hidden_size)))
+        bound = hidden_size**-0.5
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)  # nn.GRU's initialization
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # x: (B, L, F) -> outputs (B, L, D), final states (num_layers, B, D)
+        finals = []
+        for k in range(self.num_layers):
+            if k > 0:
+                x = self.dropout(x)
+            w_ih, w_hh = getattr(self, f"weight_ih_l{k}"), getattr(self, f"weight_hh_l{k}")
+            b_ih, b_hh = getattr(self, f"bias_ih_l{k}"), getattr(self, f"bias_hh_l{k}")
+            gates_x = x @ w_ih.T + b_ih  # all input terms at once: (B, L, 3D)
+            h = x.new_zeros(x.shape[0], self.hidden_size)
+            outputs = []
+            for t in range(x.shape[1]):
+                x_r, x_z, x_n = gates_x[:, t].chunk(3, dim=1)
+                h_r, h_z, h_n = (h @ w_hh.T + b_hh).chunk(3, dim=1)
+                r = torch.sigmoid(x_r + h_r)
+                z = torch.sigmoid(x_z + h_z)
+                n = torch.tanh(x_n + r * h_n)
+                h = (1 - z) * n + z * h
+                outputs.append(h)
+            x = torch.stack(outputs, dim=1)
+            finals.append(h)
+        return x, torch.stack(finals)
+
+
+def make_rnn(cell: str, input_size: int, hidden_size: int, num_layers: int, dropout: float) -> nn.Module:
+    inner_dropout = dropout if num_layers > 1 else 0.0
+    if cell == "gru":
+        return nn.GRU(input_size, hidden_size, num_layers, batch_first=True, dropout=inner_dropout)
+    if cell == "lstm":
+        return nn.LSTM(input_size, hidden_size, num_layers, batch_first=True, dropout=inner_dropout)
+    return ExplicitGRU(input_size, hidden_size, num_layers, inner_dropout)
+
+
+class Forecaster(nn.Module):
+    """GRU (or LSTM) over the lookback window -> flatten -> Linear -> every horizon step.
+
+    Inputs hold the T targets first, then features. With `norm`, each window is normalized on its
+    own (subtract its last value, or RevIN: its mean and std per column) and the forecast is
+    mapped back, which makes the model robust to level shifts between train and test.
+    """
+
+    def __init__(self, n_inputs: int, n_targets: int, cfg: ModelConfig):
+        super().__init__()
+        self.n_targets = n_targets
+        self.lookback, self.horizon, self.norm = cfg.lookback, cfg.horizon, cfg.norm
+        self.rnn = make_rnn(cfg.cell, n_inputs, cfg.hidden_size, cfg.num_layers, cfg.dropout)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(cfg.hidden_size * cfg.lookback, cfg.horizon * n_targets)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # B batch, L lookback, F inputs, D hidden, H horizon, T targets
+        B, T = x.shape[0], self.n_targets
+        if self.norm == "last":
+            shift, spread = x[:, -1:, :], None  # (B, 1, F)
+            x = x - shift
+        elif self.norm == "revin":
+            shift = x.mean(dim=1, keepdim=True)  # (B, 1, F)
+            spread = (x.var(dim=1, keepdim=True, unbiased=False) + 1e-5).sqrt()
+            x = (x - shift) / spread
+        out, _ = self.rnn(x)  # (B, L, D)
+        y = self.head(self.dropout(out.flatten(1)))  # (B, L*D) -> (B, H*T)
+        y = y.view(B, self.horizon, T)  # (B, H, T)
+        if self.norm == "revin":
+            y = y * spread[:, :, :T]
+        if self.norm != "none":
+            y = y + shift[:, :, :T]
+        return y
+
+
+def build_model(n_inputs: int, n_targets: int, cfg: ModelConfig) -> Forecaster:
+    return Forecaster(n_inputs, n_targets, cfg)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,598 @@
+"""The recipes behind each command: train, predict, evaluate, plot, info.
+
+train(cfg) reads top to bottom: load, split, scale, window, fit, save, evaluate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import platform
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from forecast import __version__, checkpoint, config, data, metrics
+from forecast.config import Config
+from forecast.errors import ForecastError
+from forecast.model import Forecaster, build_model, count_parameters
+from forecast.train import autocast, fit, pick_device, seed_everything
+from forecast.windows import PARTS, Windows, series_of, window_starts
+
+Log = Callable[[str], None]
+LINEAR_FIT_WINDOWS = 20_000  # the closed-form baseline is fitted on at most this many windows
+CHUNK_WINDOWS = 4096  # backtests stream this many windows at a time
+QUANTILE_LEVELS = np.linspace(0, 1, 201)  # stored conformal quantiles of |validation residual|
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+# ---------------------------------------------------------------- preparing data
+
+
+@dataclass
+class Prepared:
+    """A panel in original units plus what the model sees: its scaled (N, F) values."""
+
+    panel: data.Panel
+    borders: np.ndarray  # (S, 3) ends of train/val/test, rows from each series' start
+    scaler: data.Scaler
+    scaled: np.ndarray  # (N, F) float32, targets first, then features, then calendar columns
+
+    def starts(self, part: str, lookback: int, horizon: int) -> np.ndarray:
+        return window_starts(self.panel.offsets, self.borders, part, lookback, horizon)
+
+
+def model_inputs(panel: data.Panel, scaler: data.Scaler, cfg: Config) -> np.ndarray:
+    scaled = scaler.transform(panel)
+    if cfg.data.calendar:
+        scaled = np.hstack([scaled, data.calendar_features(panel.times)])
+    return scaled.astype(np.float32)
+
+
+def prepare(cfg: Config, panel: data.Panel, scaler: data.Scaler | None = None) -> Prepared:
+    borders = data.split_borders(panel.lengths(), cfg.data.split)
+    if scaler is None:
+        scaler = data.fit_scaler(panel, borders[:, 0])
+    return Prepared(panel, borders, scaler, model_inputs(panel, scaler, cfg))
+
+
+def check_windows(prep: Prepared, cfg: Config, path: str) -> dict[str, int]:
+    """Count windows per part; a part that has rows but no window is an error."""
+    L, H = cfg.model.lookback, cfg.model.horizon
+    counts = {part: len(prep.starts(part, L, H)) for part in PARTS}
+    sizes = np.diff(np.hstack([np.zeros((len(prep.borders), 1), np.int64), prep.borders]), axis=1)
+    for i, part in enumerate(PARTS):
+        rows = int(sizes[:, i].max())
+        if counts[part] == 0 and (rows > 0 or part == "train"):
+            need = L + H if part == "train" else H
+            raise ForecastError(
+                f"the {part} split of {path} has no complete window: it has {rows} rows per series at most, "
+                f"and a window needs {need} (lookback {L} + horizon {H}); use more data, a shorter "
+                f"lookback/horizon, or change data.split"
+            )
+    return counts
+
+
+def drop_short_series(panel: data.Panel, cfg: Config, log: Log) -> data.Panel:
+    """Skip (with a warning) the series of a multi-series file too short for one training window."""
+    if len(panel.ids) == 1:
+        return panel
+    borders = data.split_borders(panel.lengths(), cfg.data.split)
+    keep = borders[:, 0] >= cfg.model.lookback + cfg.model.horizon
+    if keep.all():
+        return panel
+    short = [panel.ids[i] for i in np.flatnonzero(~keep)]
+    log(f"warning: skipping {len(short)} series too short for one training window: "
+        f"{', '.join(short[:10])}{' ...' if len(short) > 10 else ''}")
+    if not keep.any():
+        raise ForecastError("no series is long enough for one training window (lookback + horizon rows)")
+    rows = np.repeat(keep, panel.lengths())
+    lengths = panel.lengths()[keep]
+    return data.Panel(
+        values=panel.values[rows], times=panel.times[rows], columns=panel.columns,
+        n_targets=panel.n_targets, ids=[i for i, k in zip(panel.ids, keep, strict=True) if k],
+        offsets=np.append(0, np.cumsum(lengths)).astype(np.int64), freq=panel.freq,
+    )
+
+
+# ---------------------------------------------------------------- run directories
+
+
+def new_run_dir(cfg: Config, out: str | None, force: bool) -> Path:
+    if out:
+        path = Path(out)
+        if path.exists() and any(path.iterdir()) and not force:
+            raise ForecastError(f"run directory {str(path)!r} already exists; choose another --out or pass --force")
+        return path
+    stem = Path(cfg.data.path).stem or "run"
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path("runs") / f"{stem}-{stamp}"
+    n = 2
+    while path.exists():
+        path, n = Path("runs") / f"{stem}-{stamp}-{n}", n + 1
+    return path
+
+
+def run_record(cfg: Config, device: torch.device, n_rows: int) -> dict[str, Any]:
+    return {
+        "command": " ".join(sys.argv),
+        "versions": {
+            "forecast": __version__, "torch": str(torch.__version__), "pandas": pd.__version__,
+            "numpy": np.__version__, "python": platform.python_version(),
+        },
+        "device": str(device),
+        "seed": cfg.train.seed,
+        "data": {"path": str(Path(cfg.data.path).resolve()), "rows": n_rows,
+                 "sha256": data.file_digest(cfg.data.path)},
+        "started": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "ended": None,
+        "status": "running",
+    }
+
+
+def write_history(run_dir: Path, history: list[dict[str, float]]) -> pd.DataFrame:
+    frame = pd.DataFrame(history, columns=["epoch", "train_loss", "val_loss", "lr", "seconds"])
+    checkpoint.write_with(run_dir / "history.csv", lambda f: frame.to_csv(f, index=False))
+    return frame
+
+
+# ---------------------------------------------------------------- train
+
+
+def train(cfg: Config, out: str | None = None, force: bool = False, resume: str | None = None,
+          log: Log = _stderr, quiet: bool = False) -> dict[str, Any]:
+    """Train a model from `cfg` into a new run directory; return a summary for the CLI."""
+    config.check(cfg)
+    panel = drop_short_series(data.load_panel(cfg.data), cfg, log)
+    cfg.data.target = panel.targets  # fix the resolved choice, e.g. the default last column
+    prep = prepare(cfg, panel)
+    counts = check_windows(prep, cfg, cfg.data.path)
+    run_dir = Path(resume) if resume else new_run_dir(cfg, out, force)
+    log(f"config:\n{config.to_yaml(cfg).rstrip()}")
+    log(f"data: {cfg.data.path}, {len(panel.values)} rows, {len(panel.ids)} series, frequency {panel.freq}, "
+        f"windows train/val/test {counts['train']}/{counts['val']}/{counts['test']}")
+
+    seed_everything(cfg.train.seed)
+    device = pick_device(cfg.train.device)
+    model = build_model(prep.scaled.shape[1], panel.n_targets, cfg.model).to(device)
+    windows = Windows(torch.from_numpy(prep.scaled).to(device), panel.n_targets,
+                      cfg.model.lookback, cfg.model.horizon)
+    starts = {p: torch.from_numpy(prep.starts(p, cfg.model.lookback, cfg.model.horizon)).to(device)
+              for p in PARTS}
+    log(f"model: {cfg.model.cell}, {count_parameters(model):,} parameters, on {device}; run directory {run_dir}")
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint.write_text(run_dir / "config.yaml", config.to_yaml(cfg))
+    record = run_record(cfg, device, len(panel.values))
+    state = resume_state(run_dir) if resume else None
+    result = fit(model, windows, starts["train"], starts["val"], cfg.train, quiet=quiet,
+                 on_epoch=lambda s: checkpoint.save(run_dir / "state.pt", s), resume=state)
+    if result.status == "diverged" and not result.history:
+        raise ForecastError(
+            f"training diverged (loss became NaN or inf) in the first epoch; lower train.lr (now {cfg.train.lr})"
+        )
+    model.load_state_dict(result.best_state)
+    record["status"] = {"diverged": "diverged", "interrupted": "interrupted"}.get(result.status, "completed")
+    record["ended"] = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    history = write_history(run_dir, result.history)
+    payload = {
+        "format_version": checkpoint.FORMAT_VERSION,
+        "config": cfg.to_dict(),
+        "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+        "scaler": {"min": torch.from_numpy(prep.scaler.data_min), "max": torch.from_numpy(prep.scaler.data_max)},
+        "columns": panel.columns, "n_targets": panel.n_targets, "ids": panel.ids,
+        "freq": panel.freq, "last_timestamp": str(pd.Timestamp(panel.times[-1])),
+        "history": {k: [h[k] for h in result.history] for k in ("train_loss", "val_loss", "lr", "seconds")},
+        "best_epoch": result.best_epoch, "record": record,
+        **fit_reference_stats(prep, cfg, model, device),
+    }
+    checkpoint.save(run_dir / "model.pt", payload)
+    if result.status not in ("interrupted", "diverged"):
+        (run_dir / "state.pt").unlink(missing_ok=True)
+    from forecast import plots
+
+    plots.plot_loss(history, run_dir / "loss.png")
+    summary: dict[str, Any] = {"run_dir": run_dir, "status": result.status, "best_epoch": result.best_epoch}
+    if result.status == "diverged":
+        raise ForecastError(
+            f"training diverged (loss became NaN or inf) after epoch {len(result.history)}; the best weights "
+            f"so far (epoch {result.best_epoch}) are saved in {run_dir}; lower train.lr (now {cfg.train.lr})"
+        )
+    if result.status == "interrupted":
+        return summary
+    if counts["test"]:
+        run = load_run(run_dir)
+        summary["metrics"] = evaluate(run, log=log, prep=prep)
+    return summary
+
+
+def resume_state(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "state.pt"
+    if not path.is_file():
+        raise ForecastError(f"{run_dir} has no state.pt to resume from (it completed, or never finished an epoch)")
+    return checkpoint.load_any(path, "training state")
+
+
+def fit_reference_stats(prep: Prepared, cfg: Config, model: Forecaster, device: torch.device) -> dict[str, Any]:
+    """What evaluation needs from training data: z-score and MASE scales, the closed-form
+    linear baseline, and conformal quantiles of validation residuals."""
+    panel, L, H, T = prep.panel, cfg.model.lookback, cfg.model.horizon, prep.panel.n_targets
+    season = data.season_length(panel.freq)
+    std, mase_scale = metrics.train_stats(panel.values, panel.offsets, prep.borders[:, 0], T, season)
+    train = prep.starts("train", L, H)
+    if len(train) > LINEAR_FIT_WINDOWS:
+        train = np.sort(np.random.default_rng(0).choice(train, LINEAR_FIT_WINDOWS, replace=False))
+    x, y = gather_numpy(prep.scaled, train, L, H, T)
+    linear = metrics.fit_linear(x.astype(np.float64), y.astype(np.float64))
+    stats = {"season": season, "train_std": torch.from_numpy(std), "mase_scale": torch.from_numpy(mase_scale),
+             "linear": torch.from_numpy(linear)}
+    val = prep.starts("val", L, H)
+    if len(val):
+        residuals = []
+        for chunk, pred in predict_chunks(model, prep.scaled, val, cfg, device):
+            residuals.append(np.abs(pred - gather_numpy(prep.scaled, chunk, L, H, T)[1]))
+        q = np.quantile(np.concatenate(residuals), QUANTILE_LEVELS, axis=0, method="higher")
+        stats.update(conformal=torch.from_numpy(q), n_val_windows=len(val))  # (levels, H, T), scaled
+    return stats
+
+
+# ---------------------------------------------------------------- loading a run
+
+
+@dataclass
+class Run:
+    path: Path
+    cfg: Config
+    ckpt: dict[str, Any]
+    model: Forecaster
+    device: torch.device
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.ckpt["columns"])
+
+    @property
+    def n_targets(self) -> int:
+        return int(self.ckpt["n_targets"])
+
+    def scaler_for(self, ids: list[str]) -> data.Scaler:
+        known = {sid: i for i, sid in enumerate(self.ckpt["ids"])}
+        unknown = [sid for sid in ids if sid not in known]
+        if unknown:
+            raise ForecastError(f"series not seen in training: {', '.join(unknown[:5])}")
+        rows = [known[sid] for sid in ids]
+        return data.Scaler(self.ckpt["scaler"]["min"].numpy()[rows], self.ckpt["scaler"]["max"].numpy()[rows])
+
+
+def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise ForecastError(f"run directory {str(path)!r} not found")
+    ckpt = checkpoint.load(path / "model.pt")
+    cfg = config.from_dict(ckpt["config"], f"{path / 'model.pt'}")
+    n_inputs = len(ckpt["columns"]) + (len(data.CALENDAR_COLUMNS) if cfg.data.calendar else 0)
+    model = build_model(n_inputs, int(ckpt["n_targets"]), cfg.model)
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except (RuntimeError, KeyError, TypeError) as e:
+        raise ForecastError(f"{path / 'model.pt'} does not match its own config: {str(e).splitlines()[0]}") from None
+    dev = pick_device(device)
+    return Run(path, cfg, ckpt, model.to(dev).eval(), dev)
+
+
+def run_data(run: Run, data_path: str | None, log: Log = _stderr) -> Prepared:
+    """The training data (default) or a newer file with the same columns, scaled as in training."""
+    cfg = run.cfg
+    path = data_path or cfg.data.path
+    if data_path is None:
+        record = run.ckpt.get("record", {})
+        digest = record.get("data", {}).get("sha256")
+        if Path(path).is_file() and digest and data.file_digest(path) != digest:
+            log(f"warning: {path} has changed since this model was trained on it")
+    panel = data.load_panel(cfg.data, path)
+    if panel.columns != run.columns:
+        missing = [c for c in run.columns if c not in panel.columns]
+        raise ForecastError(
+            f"{path} does not have the columns the model was trained on: missing {', '.join(missing) or '-'} "
+            f"(trained on {', '.join(run.columns)})"
+        )
+    if pd.tseries.frequencies.to_offset(panel.freq) != pd.tseries.frequencies.to_offset(run.ckpt["freq"]):
+        raise ForecastError(f"{path} has frequency {panel.freq!r} but the model was trained on {run.ckpt['freq']!r}")
+    return prepare(cfg, panel, run.scaler_for(panel.ids))
+
+
+# ---------------------------------------------------------------- inference
+
+
+def gather_numpy(scaled: np.ndarray, starts: np.ndarray, L: int, H: int, T: int) -> tuple[np.ndarray, np.ndarray]:
+    """Windows for the baselines: inputs (W, L, T) and targets (W, H, T) of the target columns."""
+    x = scaled[starts[:, None] + np.arange(L), :T]
+    y = scaled[starts[:, None] + np.arange(L, L + H), :T]
+    return x, y
+
+
+def y_true_of(prep: Prepared, starts: np.ndarray, run: Run) -> np.ndarray:
+    """Actual target values (W, H, T), original units, of the windows starting at `starts`."""
+    L, H = run.cfg.model.lookback, run.cfg.model.horizon
+    return prep.panel.values[starts[:, None] + np.arange(L, L + H), : run.n_targets]
+
+
+def predict_chunks(model: Forecaster, scaled: np.ndarray, starts: np.ndarray, cfg: Config,
+                   device: torch.device, progress: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (starts chunk, scaled forecasts (W, H, T)) for every window, batched, in bounded memory."""
+    from tqdm.auto import tqdm
+
+    values = torch.from_numpy(scaled).to(device)
+    windows = Windows(values, model.n_targets, cfg.model.lookback, cfg.model.horizon)
+    model.eval()
+    chunks = range(0, len(starts), CHUNK_WINDOWS)
+    for i in tqdm(chunks, desc="forecasting", unit="chunk", disable=not progress or len(chunks) < 4,
+                  file=sys.stderr, dynamic_ncols=True):
+        chunk = starts[i : i + CHUNK_WINDOWS]
+        with torch.inference_mode(), autocast(device, cfg.train.precision):
+            pred = model(windows.inputs(torch.from_numpy(chunk).to(device)))
+        yield chunk, pred.float().cpu().numpy()
+
+
+def backtest_frames(run: Run, prep: Prepared, part: str, coverage: float | None = None,
+                    progress: bool = False) -> Iterator[pd.DataFrame]:
+    """The long predictions table for every window of `part`, chunk by chunk, in original units."""
+    cfg, T = run.cfg, run.n_targets
+    L, H = cfg.model.lookback, cfg.model.horizon
+    starts = prep.starts(part, L, H)
+    half_width = conformal_half_width(run, coverage)
+    for chunk, pred in predict_chunks(run.model, prep.scaled, starts, cfg, run.device, progress):
+        series = series_of(chunk, prep.panel.offsets)
+        yield long_frame(run, prep, chunk, series, pred, y_true_of(prep, chunk, run), half_width)
+
+
+def long_frame(run: Run, prep: Prepared, chunk: np.ndarray, series: np.ndarray, pred: np.ndarray,
+               y_true: np.ndarray | None, half_width: np.ndarray | None) -> pd.DataFrame:
+    """One row per (window, step, target): series, target, origin, timestamp, step, y_pred[, y_true]."""
+    L, H, T = run.cfg.model.lookback, run.cfg.model.horizon, run.n_targets
+    scaler = prep.scaler
+    y_pred = scaler.inverse(pred, series, T)  # (W, H, T)
+    W = len(chunk)
+    origin_rows = chunk + L - 1
+    times = prep.panel.times
+    target_times = (
+        times[origin_rows[:, None] + np.arange(1, H + 1)] if y_true is not None
+        else future_times(times[origin_rows], prep.panel.freq, H)
+    )
+    frame: dict[str, Any] = {}
+    if run.cfg.data.id_column:
+        frame["series"] = np.repeat(np.array(prep.panel.ids, dtype=object)[series], H * T)
+    frame["target"] = np.tile(np.array(run.columns[:T], dtype=object), W * H)
+    frame["origin"] = np.repeat(times[origin_rows], H * T)
+    frame["timestamp"] = np.repeat(target_times.reshape(-1), T)
+    frame["step"] = np.tile(np.repeat(np.arange(1, H + 1), T), W)
+    frame["y_pred"] = y_pred.reshape(-1)
+    if y_true is not None:
+        frame["y_true"] = y_true.reshape(-1)
+    if half_width is not None:
+        width = half_width[None, :, :] * scaler.scale[series, None, :T]  # (W, H, T)
+        frame["y_lo"] = (y_pred - width).reshape(-1)
+        frame["y_hi"] = (y_pred + width).reshape(-1)
+    return pd.DataFrame(frame)
+
+
+def future_times(last: np.ndarray, freq: str, horizon: int) -> np.ndarray:
+    """(W, H) timestamps continuing each origin at the series' frequency."""
+    offset = pd.tseries.frequencies.to_offset(freq)
+    return np.stack([pd.date_range(t, periods=horizon + 1, freq=offset)[1:].to_numpy() for t in last])
+
+
+def conformal_half_width(run: Run, coverage: float | None) -> np.ndarray | None:
+    """(H, T) half-widths in scaled units: the finite-sample-corrected quantile of validation |residuals|."""
+    coverage = coverage if coverage is not None else run.cfg.predict.coverage
+    if coverage is None:
+        return None
+    if "conformal" not in run.ckpt:
+        raise ForecastError("this run has no validation windows, so it cannot give intervals; train with data.split.val > 0")
+    n = int(run.ckpt["n_val_windows"])
+    level = min(1.0, math.ceil((n + 1) * coverage) / n)
+    q = run.ckpt["conformal"].numpy()  # (levels, H, T)
+    i = int(np.searchsorted(QUANTILE_LEVELS, level - 1e-12))
+    return q[min(i, len(q) - 1)]
+
+
+def write_csv_stream(path: Path, frames: Iterator[pd.DataFrame]) -> int:
+    """Write frames one after another into `path` atomically; return the number of rows."""
+    rows = 0
+    with checkpoint.atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        for i, frame in enumerate(frames):
+            frame.to_csv(f, index=False, header=i == 0, date_format="%Y-%m-%d %H:%M:%S")
+            rows += len(frame)
+    return rows
+
+
+def forecast_frame(run: Run, prep: Prepared, coverage: float | None = None) -> pd.DataFrame:
+    """The `horizon` steps after each series' last row."""
+    L = run.cfg.model.lookback
+    lengths = prep.panel.lengths()
+    short = [sid or "the series" for sid, n in zip(prep.panel.ids, lengths, strict=True) if n < L]
+    if short:
+        raise ForecastError(f"{', '.join(short[:5])} has fewer rows than lookback ({L}); cannot forecast")
+    last_starts = prep.panel.offsets[1:] - L
+    frames = []
+    half_width = conformal_half_width(run, coverage)
+    for chunk, pred in predict_chunks(run.model, prep.scaled, last_starts, run.cfg, run.device):
+        series = series_of(chunk, prep.panel.offsets)
+        frames.append(long_frame(run, prep, chunk, series, pred, None, half_width))
+    return pd.concat(frames, ignore_index=True)
+
+
+def predict(run: Run, data_path: str | None = None, out: str | None = None, backtest: bool = False,
+            split: str = "test", coverage: float | None = None, log: Log = _stderr) -> tuple[Path, int]:
+    prep = run_data(run, data_path, log)
+    if backtest:
+        path = Path(out) if out else run.path / "predictions.csv"
+        if len(prep.starts(split, run.cfg.model.lookback, run.cfg.model.horizon)) == 0:
+            raise ForecastError(f"the {split} split has no complete window to backtest")
+        rows = write_csv_stream(path, backtest_frames(run, prep, split, coverage, progress=True))
+        return path, rows
+    path = Path(out) if out else run.path / "forecast.csv"
+    frame = forecast_frame(run, prep, coverage)
+    return path, write_csv_stream(path, iter([frame]))
+
+
+# ---------------------------------------------------------------- evaluate
+
+
+def evaluate(run: Run, data_path: str | None = None, split: str = "test", log: Log = _stderr,
+             prep: Prepared | None = None) -> dict[str, Any]:
+    """Score the model and the three baselines on the same windows; write metrics.json."""
+    prep = prep or run_data(run, data_path, log)
+    cfg, T = run.cfg, run.n_targets
+    L, H = cfg.model.lookback, cfg.model.horizon
+    starts = prep.starts(split, L, H)
+    if len(starts) == 0:
+        raise ForecastError(f"the {split} split has no complete window to evaluate")
+    ids = list(run.ckpt["ids"])
+    rows = [ids.index(sid) for sid in prep.panel.ids]
+    std, scale = run.ckpt["train_std"].numpy()[rows], run.ckpt["mase_scale"].numpy()[rows]
+    season, linear = int(run.ckpt["season"]), run.ckpt["linear"].numpy()
+    names = ("model", "repeat_last", "seasonal_naive", "linear")
+    scores = {name: metrics.Scores(std, scale) for name in names}
+    half_width = conformal_half_width(run, cfg.predict.coverage)
+    covered = width = 0.0
+    for chunk, pred in predict_chunks(run.model, prep.scaled, starts, cfg, run.device, progress=True):
+        series = series_of(chunk, prep.panel.offsets)
+        x, _ = gather_numpy(prep.scaled, chunk, L, H, T)
+        y_true = y_true_of(prep, chunk, run)
+        for name, scaled_pred in (
+            ("model", pred),
+            ("repeat_last", metrics.repeat_last(x, H)),
+            ("seasonal_naive", metrics.seasonal_naive(x, H, season)),
+            ("linear", metrics.predict_linear(linear, x)),
+        ):
+            scores[name].add(series, y_true, prep.scaler.inverse(scaled_pred, series, T))
+        if half_width is not None:
+            y_pred = prep.scaler.inverse(pred, series, T)
+            w = half_width[None] * prep.scaler.scale[series, None, :T]
+            covered += float((np.abs(y_true - y_pred) <= w).sum())
+            width += float(2 * w.sum())
+    result: dict[str, Any] = {
+        "split": split, "windows": int(len(starts)), "horizon": H, "lookback": L, "targets": run.columns[:T],
+        "season": season, "models": {name: s.result() for name, s in scores.items()},
+    }
+    if half_width is not None:
+        n = len(starts) * H * T
+        result["intervals"] = {"coverage": cfg.predict.coverage, "empirical_coverage": covered / n,
+                               "mean_width": width / n}
+    if len(prep.panel.ids) > 1:
+        result["series"] = {sid: {name: s.result(i) for name, s in scores.items()}
+                            for i, sid in enumerate(prep.panel.ids)}
+    if data_path is None:
+        checkpoint.write_text(run.path / "metrics.json", json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def metrics_table(result: dict[str, Any]) -> str:
+    cols = ("mse_z", "mae_z", "mae", "rmse", "mape", "smape", "mase")
+    lines = [f"{result['split']} split: {result['windows']} windows x {result['horizon']} steps "
+             f"x {len(result['targets'])} target(s)",
+             f"{'model':<16}" + "".join(f"{c:>10}" for c in cols)]
+    for name, m in result["models"].items():
+        lines.append(f"{name:<16}" + "".join(f"{m[c]:>10.4g}" for c in cols))
+    if "intervals" in result:
+        iv = result["intervals"]
+        lines.append(f"intervals: nominal {iv['coverage']:.0%}, empirical {iv['empirical_coverage']:.1%}, "
+                     f"mean width {iv['mean_width']:.4g}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- plot and info
+
+
+def plot(run: Run, out: str | None = None, series: str | None = None, log: Log = _stderr) -> list[Path]:
+    from forecast import plots
+
+    out_dir = Path(out) if out else run.path
+    prep = run_data(run, None, log)
+    ids = prep.panel.ids
+    if series is not None and series not in ids:
+        raise ForecastError(f"series {series!r} not found (series: {', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''})")
+    pick = ids.index(series) if series is not None else 0
+    name = f" (series {ids[pick]})" if ids[pick] else ""
+    H, L = run.cfg.model.horizon, run.cfg.model.lookback
+    paths = []
+    history = pd.DataFrame({"epoch": range(1, len(run.ckpt["history"]["train_loss"]) + 1), **run.ckpt["history"]})
+    plots.plot_loss(history, out_dir / "loss.png")
+    paths.append(out_dir / "loss.png")
+    starts = prep.starts("test", L, H)
+    starts = starts[series_of(starts, prep.panel.offsets) == pick]
+    if len(starts):
+        frames = [long_frame(run, prep, c, series_of(c, prep.panel.offsets), p, y_true_of(prep, c, run), None)
+                  for c, p in predict_chunks(run.model, prep.scaled, starts, run.cfg, run.device)]
+        plots.plot_backtest(pd.concat(frames), H, f"Test split: actual vs forecast{name}", out_dir / "backtest.png")
+        paths.append(out_dir / "backtest.png")
+    forecast = forecast_frame(run, prep, run.cfg.predict.coverage)
+    if "series" in forecast:
+        forecast = forecast[forecast["series"] == ids[pick]]
+    a, b = prep.panel.offsets[pick], prep.panel.offsets[pick + 1]
+    tail = max(a, b - max(4 * H, L))
+    history_frame = pd.DataFrame({
+        "target": np.repeat(np.array(run.columns[: run.n_targets], dtype=object)[None], b - tail, axis=0).reshape(-1),
+        "timestamp": np.repeat(prep.panel.times[tail:b], run.n_targets),
+        "y_true": prep.panel.values[tail:b, : run.n_targets].reshape(-1),
+    })
+    plots.plot_forecast(history_frame, forecast, f"Forecast of the next {H} steps{name}", out_dir / "forecast.png")
+    paths.append(out_dir / "forecast.png")
+    return paths
+
+
+def parameter_counts(cfg: Config, n_inputs: int, n_targets: int) -> dict[str, dict[str, int]]:
+    """Parameters per part (recurrent layers, head) for this config's cell and the alternatives."""
+    out = {}
+    for cell in ("gru", "lstm"):
+        model_cfg = config.ModelConfig(**{**cfg.model.__dict__, "cell": cell})
+        m = build_model(n_inputs, n_targets, model_cfg)
+        out[cell] = {"recurrent": count_parameters(m.rnn), "head": count_parameters(m.head)}
+    return out
+
+
+def info(run: Run) -> str:
+    cfg, ckpt = run.cfg, run.ckpt
+    record = ckpt.get("record", {})
+    n_inputs = sum(p.shape[1] for n, p in run.model.rnn.named_parameters() if n == "weight_ih_l0")
+    counts = parameter_counts(cfg, n_inputs, run.n_targets)
+    mine = "lstm" if cfg.model.cell == "lstm" else "gru"
+    other = "lstm" if mine == "gru" else "gru"
+    status = record.get("status", "unknown")
+    lines = [
+        f"run: {run.path}  ({'complete' if status == 'completed' else 'INCOMPLETE: ' + status})",
+        f"model: {cfg.model.cell}, lookback {cfg.model.lookback}, horizon {cfg.model.horizon}, "
+        f"hidden {cfg.model.hidden_size} x {cfg.model.num_layers} layer(s), norm {cfg.model.norm}",
+        f"parameters: {count_parameters(run.model):,} (recurrent {counts[mine]['recurrent']:,}, "
+        f"head {counts[mine]['head']:,}); as {other}: {sum(counts[other].values()):,} "
+        f"(recurrent {counts[other]['recurrent']:,})",
+        f"data: {record.get('data', {}).get('path', cfg.data.path)}, {record.get('data', {}).get('rows', '?')} rows, "
+        f"{len(ckpt['ids'])} series, frequency {ckpt['freq']}, last timestamp {ckpt.get('last_timestamp')}",
+        f"targets: {', '.join(run.columns[: run.n_targets])}; features: {', '.join(run.columns[run.n_targets:]) or '-'}",
+        f"training: {len(ckpt['history']['train_loss'])} epochs, best epoch {ckpt.get('best_epoch')}, "
+        f"device {record.get('device')}, seed {record.get('seed')}",
+        f"started {record.get('started')}, ended {record.get('ended')}",
+        f"command: {record.get('command')}",
+        "versions: " + ", ".join(f"{k} {v}" for k, v in record.get("versions", {}).items()),
+    ]
+    metrics_path = run.path / "metrics.json"
+    if metrics_path.is_file():
+        lines += ["", metrics_table(json.loads(metrics_path.read_text()))]
+    lines += ["", "config:", config.to_yaml(cfg).rstrip()]
+    return "\n".join(lines)
+
+
+def default_config_path() -> Path:
+    return Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+

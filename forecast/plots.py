@@ -1,0 +1,87 @@
+"""Loss curves, actual-vs-predicted on the test split, and the future forecast, as PNG files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from forecast.checkpoint import atomic_path  # noqa: E402
+
+MAX_PANELS = 4
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def _panels(n: int, title: str) -> tuple[plt.Figure, list[plt.Axes]]:
+    n = min(n, MAX_PANELS)
+    fig, axes = plt.subplots(n, 1, figsize=(11, 3.2 * n), squeeze=False, sharex=True)
+    fig.suptitle(title)
+    return fig, list(axes[:, 0])
+
+
+def plot_loss(history: pd.DataFrame, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.plot(history["epoch"], history["train_loss"], marker="o", label="train")
+    if history["val_loss"].notna().any():
+        ax.plot(history["epoch"], history["val_loss"], marker="o", label="validation")
+        best = history.loc[history["val_loss"].idxmin()]
+        ax.axvline(best["epoch"], color="grey", ls=":", label=f"best (epoch {int(best['epoch'])})")
+    ax.set(xlabel="epoch", ylabel="MSE (scaled units)", title="Training and validation loss")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    _save(fig, path)
+
+
+def plot_backtest(pred: pd.DataFrame, horizon: int, title: str, path: Path) -> None:
+    """pred: the long backtest frame (target, timestamp, step, y_pred, y_true)."""
+    targets = list(pred["target"].unique())
+    fig, axes = _panels(len(targets), title)
+    for ax, target in zip(axes, targets, strict=False):
+        rows = pred[pred["target"] == target]
+        actual = rows.drop_duplicates("timestamp").sort_values("timestamp")
+        ax.plot(actual["timestamp"], actual["y_true"], color="black", lw=1, label="actual")
+        for step, color in ((1, "tab:blue"), (horizon, "tab:orange")):
+            part = rows[rows["step"] == step].sort_values("timestamp")
+            ax.plot(part["timestamp"], part["y_pred"], color=color, lw=1, alpha=0.85,
+                    label=f"forecast {step} step{'s' if step > 1 else ''} ahead")
+            if step == horizon == 1:
+                break
+        ax.set_ylabel(str(target))
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left", fontsize="small")
+    axes[-1].set_xlabel("time")
+    fig.autofmt_xdate()
+    _save(fig, path)
+
+
+def plot_forecast(history: pd.DataFrame, forecast: pd.DataFrame, title: str, path: Path) -> None:
+    """history: long frame (target, timestamp, y_true) of the series' tail; forecast: forecast.csv."""
+    targets = list(forecast["target"].unique())
+    fig, axes = _panels(len(targets), title)
+    for ax, target in zip(axes, targets, strict=False):
+        past = history[history["target"] == target]
+        future = forecast[forecast["target"] == target]
+        ax.plot(past["timestamp"], past["y_true"], color="black", lw=1, label="history")
+        ax.plot(future["timestamp"], future["y_pred"], color="tab:orange", lw=1.5, label="forecast")
+        if "y_lo" in future:
+            ax.fill_between(future["timestamp"], future["y_lo"], future["y_hi"], color="tab:orange",
+                            alpha=0.2, label="interval")
+        ax.axvline(np.asarray(past["timestamp"])[-1], color="grey", ls=":")
+        ax.set_ylabel(str(target))
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left", fontsize="small")
+    axes[-1].set_xlabel("time")
+    fig.autofmt_xdate()
+    _save(fig, path)

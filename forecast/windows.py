@@ -1,0 +1,59 @@
+"""Stride-1 windows as start indices into one stacked (N, F) tensor; never materialized."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+PARTS = ("train", "val", "test")
+
+
+def concat_ranges(lo: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenate arange(lo[i], lo[i] + counts[i]) for every i, without a Python loop."""
+    counts = np.maximum(counts, 0).astype(np.int64)
+    first_pos = np.cumsum(counts) - counts  # where each range begins in the output
+    return np.repeat(lo - first_pos, counts) + np.arange(int(counts.sum()), dtype=np.int64)
+
+
+def window_starts(
+    offsets: np.ndarray, borders: np.ndarray, part: str, lookback: int, horizon: int
+) -> np.ndarray:
+    """Global row index of the first input row of every window whose targets lie in `part`.
+
+    A window's targets are rows t .. t+H-1 and its inputs t-L .. t-1; it belongs to the part that
+    holds its targets, and its inputs may reach back into earlier parts.
+    borders: (S, 3) ends of train/val/test in rows from each series' start.
+    """
+    begin = np.zeros(len(borders), dtype=np.int64) if part in ("train", "all") else borders[:, PARTS.index(part) - 1]
+    end = borders[:, 2] if part == "all" else borders[:, PARTS.index(part)]
+    first_target = np.maximum(begin, lookback)
+    counts = end - horizon - first_target + 1
+    return concat_ranges(offsets[:-1] + first_target - lookback, counts)
+
+
+def series_of(starts: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Which series each global start index belongs to."""
+    return np.searchsorted(offsets, starts, side="right") - 1
+
+
+class Windows:
+    """Gathers (x, y) batches from one stacked series tensor by index arithmetic.
+
+    values: (N, F) scaled float32 on the training device, targets in the first T columns.
+    """
+
+    def __init__(self, values: torch.Tensor, n_targets: int, lookback: int, horizon: int):
+        self.values = values
+        self.n_targets = n_targets
+        self.lookback = lookback
+        self.horizon = horizon
+        self.in_offsets = torch.arange(lookback, device=values.device)
+        self.out_offsets = torch.arange(lookback, lookback + horizon, device=values.device)
+
+    def inputs(self, starts: torch.Tensor) -> torch.Tensor:
+        # (B,) -> (B, L, F)
+        return self.values[starts[:, None] + self.in_offsets]
+
+    def targets(self, starts: torch.Tensor) -> torch.Tensor:
+        # (B,) -> (B, H, T)
+        return self.values[starts[:, None] + self.out_offsets, : self.n_targets]
