@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -22,23 +24,33 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 T = TypeVar("T")
+DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
 
 
 def err(msg: str) -> None:
     typer.echo(msg, err=True)
 
 
+def show_warning(message: Warning | str, *args: Any, **kwargs: Any) -> None:
+    err(f"warning: {message}")
+
+
 def guarded(action: Callable[[], T]) -> T:
-    """Run a command body: ForecastError -> one `Error:` line and exit 1; Ctrl-C -> exit 130."""
-    warnings.showwarning = lambda message, *args, **kwargs: err(f"warning: {message}")
-    try:
-        return action()
-    except ForecastError as e:
-        err(f"Error: {e}")
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        err("Interrupted.")
-        raise typer.Exit(130) from None
+    """Run a command body: ForecastError -> one `Error:` line and exit 1; Ctrl-C -> exit 130.
+
+    While it runs (and only then: the CLI may run inside another program), warnings print as one
+    `warning: ...` line each.
+    """
+    with warnings.catch_warnings():
+        warnings.showwarning = show_warning
+        try:
+            return action()
+        except ForecastError as e:
+            err(f"Error: {e}")
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err("Interrupted.")
+            raise typer.Exit(130) from None
 
 
 def version_callback(value: bool) -> None:
@@ -66,17 +78,55 @@ def build_config(config_file: Path | None, data: str | None, flags: dict[str, An
 
     if config_file is None and data is None:
         config_file = pipeline.default_config_path()
+    if config_file is not None and config_file.suffix.lower() in DATA_SUFFIXES:
+        raise ForecastError(
+            f"{config_file} looks like a data file, not a YAML config; train on it with --data {config_file}"
+        )
     cfg = config.load_yaml(config_file) if config_file is not None else config.Config()
     if data is not None:
         cfg.data.path = data
     for key, value in flags.items():
         if value is not None and value != []:
             config.set_value(cfg, key, value, f"--{key.split('.')[1].replace('_', '-')}")
-    return config.check(config.apply_overrides(cfg, sets))
+    cfg = config.check(config.apply_overrides(cfg, sets))
+    if cfg.data.path and Path(cfg.data.path).is_file():
+        # saved in the run: predict, evaluate and --resume then work from any folder
+        cfg.data.path = str(Path(cfg.data.path).absolute())
+    return cfg
+
+
+def resume_config(run_dir: Path, given: dict[str, Any]) -> Any:
+    """The saved config of an interrupted run; flags that would change it are refused, not ignored."""
+    from forecast import config
+
+    ignored = [flag for flag, value in given.items() if value not in (None, [], False)]
+    if ignored:
+        raise ForecastError(
+            f"--resume continues {run_dir} with its saved config; drop {', '.join(ignored)} "
+            "(or train a new run without --resume)"
+        )
+    if not run_dir.is_dir():
+        raise ForecastError(f"run directory {str(run_dir)!r} not found")
+    if not (run_dir / "config.yaml").is_file():
+        raise ForecastError(f"{run_dir} is not a run directory (it has no config.yaml)")
+    return config.check(config.load_yaml(run_dir / "config.yaml"))
 
 
 def on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Let SIGTERM (a scheduler's stop) end training like Ctrl-C, until the block ends."""
+    if threading.current_thread() is not threading.main_thread():  # signals are main-thread only
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 @app.command()
@@ -95,7 +145,8 @@ def train(
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     set_: Annotated[list[str] | None, typer.Option(
-        "--set", metavar="KEY=VALUE", help="Any config value, e.g. model.hidden_size=32 or data.split.train=8640.")] = None,
+        "--set", metavar="KEY=VALUE",
+        help="Any config value, e.g. model.hidden_size=32 or data.split.train=8640.")] = None,
     out: Annotated[str | None, typer.Option(help="Run directory (default: runs/<data>-<time>).")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite --out if it holds an earlier run.")] = False,
     resume: Annotated[Path | None, typer.Option(help="Continue an interrupted run in this directory.")] = None,
@@ -104,19 +155,25 @@ def train(
     """Train a model and score it on the test split."""
 
     def body() -> None:
-        from forecast import config, pipeline
+        from forecast import pipeline
 
-        signal.signal(signal.SIGTERM, on_sigterm)
+        flags = {"data.target": target, "data.features": features, "model.lookback": lookback,
+                 "model.horizon": horizon, "train.epochs": epochs, "train.batch_size": batch_size,
+                 "train.lr": lr, "train.device": device, "train.seed": seed}
         if resume is not None:
-            cfg = config.check(config.load_yaml(resume / "config.yaml"))
+            given = {"CONFIG.yaml": config_file, "--data": data, "--set": set_, "--out": out, "--force": force,
+                     **{f"--{key.split('.')[1].replace('_', '-')}": value for key, value in flags.items()}}
+            cfg = resume_config(resume, given)
         else:
-            flags = {"data.target": target, "data.features": features, "model.lookback": lookback,
-                     "model.horizon": horizon, "train.epochs": epochs, "train.batch_size": batch_size,
-                     "train.lr": lr, "train.device": device, "train.seed": seed}
+            if out is not None and Path(out).exists() and not Path(out).is_dir():
+                raise ForecastError(f"--out {out} is a file; give a folder for the run directory")
             cfg = build_config(config_file, data, flags, set_ or [])
-        summary = pipeline.train(cfg, out=out, force=force, resume=str(resume) if resume else None,
-                                 log=err, quiet=quiet)
+        with sigterm_interrupts():
+            summary = pipeline.train(cfg, out=out, force=force, resume=str(resume) if resume else None,
+                                     log=err, quiet=quiet)
         run_dir = summary["run_dir"]
+        if summary["rank"] > 0:  # under torchrun, rank 0 reports
+            return
         if summary["status"] == "interrupted":
             err(f"Interrupted: the best weights so far are saved; continue with: forecast train --resume {run_dir}")
             raise typer.Exit(130)
@@ -131,8 +188,10 @@ def train(
 def predict(
     run_dir: RunDir,
     data: DataOpt = None,
-    out: Annotated[str | None, typer.Option(help="Output CSV (default: RUN_DIR/forecast.csv or predictions.csv).")] = None,
-    backtest: Annotated[bool, typer.Option(help="Rolling stride-1 forecasts with actuals, instead of the future.")] = False,
+    out: Annotated[str | None, typer.Option(
+        help="Output CSV (default: RUN_DIR/forecast.csv or predictions.csv).")] = None,
+    backtest: Annotated[bool, typer.Option(
+        help="Rolling stride-1 forecasts with actuals, instead of the future.")] = False,
     split: Annotated[str, typer.Option(help="With --backtest: train, val, test or all.")] = "test",
     coverage: Annotated[float | None, typer.Option(help="Add y_lo/y_hi conformal intervals, e.g. 0.9.")] = None,
 ) -> None:

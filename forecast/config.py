@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -39,6 +41,8 @@ class ModelConfig:
     dropout: float = 0.0  # between recurrent layers and before the head
     cell: str = "gru"  # gru | lstm | gru_explicit (gate-by-gate GRU, for reading)
     norm: str = "last"  # per-window normalization: none | last (subtract last value) | revin
+    segment: int = 1  # steps per recurrent input: the GRU reads lookback/segment segments (SegRNN-style)
+    channels: str = "joint"  # joint: one GRU reads all columns | independent: each target alone, shared weights
 
 
 @dataclass
@@ -77,11 +81,12 @@ CHOICES = {
     "data.gaps": ("warn", "error"),
     "model.cell": ("gru", "lstm", "gru_explicit"),
     "model.norm": ("none", "last", "revin"),
+    "model.channels": ("joint", "independent"),
     "train.lr_schedule": ("none", "cosine"),
     "train.device": ("auto", "cpu", "cuda", "mps"),
     "train.precision": ("fp32", "bf16"),
 }
-POSITIVE = ("model.lookback", "model.horizon", "model.hidden_size", "model.num_layers",
+POSITIVE = ("model.lookback", "model.horizon", "model.hidden_size", "model.num_layers", "model.segment",
             "train.epochs", "train.batch_size", "train.lr")
 NON_NEGATIVE = ("train.weight_decay", "train.grad_clip", "train.patience", "train.steps_per_epoch")
 
@@ -113,7 +118,11 @@ def _coerce(key: str, value: Any, typ: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif typ is float:
+        if isinstance(value, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", value.strip()):
+            value = float(value)  # YAML 1.1 reads `lr: 1e-3` (no dot) as a string
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ForecastError(f"{key} must be a finite number, got {value!r}")
             return float(value)
     elif typ is str:
         if isinstance(value, str):
@@ -129,7 +138,7 @@ def _coerce_split(key: str, value: Any) -> dict[str, float]:
             f"got {value!r}"
         )
     for part, v in value.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
             raise ForecastError(f"{key}.{part} must be a fraction or a row count >= 0, got {v!r}")
     return dict(value)
 
@@ -146,6 +155,10 @@ def check(cfg: Config) -> Config:
     for key in NON_NEGATIVE:
         if flat[key] < 0:
             raise ForecastError(f"{key} must be >= 0, got {flat[key]!r}")
+    if cfg.model.lookback % cfg.model.segment:
+        raise ForecastError(
+            f"model.lookback ({cfg.model.lookback}) must be a multiple of model.segment ({cfg.model.segment})"
+        )
     if not 0 <= cfg.model.dropout < 1:
         raise ForecastError(f"model.dropout must be in [0, 1), got {cfg.model.dropout!r}")
     cov = cfg.predict.coverage
@@ -165,6 +178,12 @@ def check(cfg: Config) -> Config:
         raise ForecastError(f"data.split fractions sum to {sum(split.values()):g}; they must sum to at most 1")
     if split["train"] == 0:
         raise ForecastError("data.split.train must be > 0: the model needs training rows")
+    if not -(2**63) <= cfg.train.seed < 2**64:
+        raise ForecastError(f"train.seed must fit in 64 bits (-2**63 .. 2**64 - 1), got {cfg.train.seed}")
+    for key, names in (("data.target", cfg.data.target), ("data.features", cfg.data.features)):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ForecastError(f"{key} names {', '.join(map(repr, twice))} more than once; list each column once")
     overlap = set(cfg.data.target) & set(cfg.data.features)
     if overlap:
         raise ForecastError(f"column(s) {', '.join(sorted(overlap))} are in both data.target and data.features")
@@ -176,7 +195,9 @@ def from_dict(raw: Any, source: str = "config") -> Config:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ForecastError(f"{source} must be a mapping of sections (data, model, train, predict), got a {type(raw).__name__}")
+        raise ForecastError(
+            f"{source} must be a mapping of sections (data, model, train, predict), got a {type(raw).__name__}"
+        )
     sections = _sections()
     cfg = Config()
     for name, body in raw.items():
@@ -210,7 +231,23 @@ def set_value(cfg: Config, dotted: str, value: Any, source: str = "config") -> N
         value = {**cfg.data.split, parts[2]: value}
     elif len(parts) > 2:
         raise ForecastError(f"unknown key {dotted!r} in {source}")
-    setattr(section, key, _coerce(f"{parts[0]}.{key}", value, hints[key]))
+    try:
+        setattr(section, key, _coerce(f"{parts[0]}.{key}", value, hints[key]))
+    except ForecastError as e:
+        raise ForecastError(f"{e} (in {source})") from None
+
+
+def field_type(dotted: str) -> Any:
+    """The declared type of `section.key` (or of data.split for `data.split.part`); None if unknown."""
+    section, _, key = dotted.partition(".")
+    cls = _sections().get(section)
+    return typing.get_type_hints(cls).get(key.split(".")[0]) if cls is not None else None
+
+
+def _takes_text(typ: Any) -> bool:
+    """Whether a field holds text (str, str | None, list[str]): `--set data.target=2024` means '2024'."""
+    args = [a for a in typing.get_args(typ) if a is not type(None)]
+    return typ is str or (typing.get_origin(typ) in (typing.Union, types.UnionType, list) and args == [str])
 
 
 def load_yaml(path: str | Path) -> Config:
@@ -218,7 +255,9 @@ def load_yaml(path: str | Path) -> Config:
     if not path.is_file():
         raise ForecastError(f"config file {str(path)!r} not found")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError:
+        raise ForecastError(f"{path} is not a YAML config (it is not UTF-8 text)") from None
     except yaml.YAMLError as e:
         raise ForecastError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
     if raw is None:
@@ -244,6 +283,8 @@ def apply_overrides(cfg: Config, pairs: list[str]) -> Config:
             value = yaml.safe_load(text) if text.strip() else ""
         except yaml.YAMLError:
             value = text
+        if isinstance(value, (bool, int, float)) and _takes_text(field_type(key.strip())):
+            value = text.strip()  # a name that YAML would read as a number or a boolean
         if key.strip() in ("data.target", "data.features") and isinstance(value, str) and "," in value:
             value = [v.strip() for v in value.split(",") if v.strip()]
         set_value(cfg, key.strip(), value, "--set")

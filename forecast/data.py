@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ from forecast.config import DataConfig
 from forecast.errors import ForecastError
 
 DATE_NAMES = ("date", "datetime", "time", "timestamp", "ds", "period", "month", "day")
+# a UTC offset or zone after the time of day: "...12:00+02:00", "...12:00:00Z", "...12:00 UTC"
+TZ_SUFFIX = r"(?i)\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[+-]\d{2}(?::?\d{2})?|z|utc|gmt)$"
 CALENDAR_COLUMNS = ("hour_sin", "hour_cos", "weekday_sin", "weekday_cos", "month_sin", "month_cos")
 
 
@@ -56,7 +59,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
             raise ForecastError(f"reading {path} needs pyarrow: pip install pyarrow") from None
         except Exception as e:  # pyarrow raises many types for a bad file
             raise ForecastError(f"{path} is not a readable Parquet file ({type(e).__name__})") from None
-    head = path.open("rb").read(4096)
+    with path.open("rb") as f:
+        head = f.read(4096)
     if b"\x00" in head:
         raise ForecastError(f"{path} is not a CSV file (it holds binary data)")
     text = head.decode("utf-8-sig", errors="replace")
@@ -69,7 +73,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
             f"{path} has a single column ({header[:60]!r}); a CSV needs a time column and "
             "numeric columns separated by ',', ';' or tabs"
         )
-    names = [h.strip().strip('"').strip() for h in header.split(sep)]
+    names = [_clean_name(h) for h in header.split(sep)]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ForecastError(f"{path} has duplicate column names: {', '.join(dupes)}")
@@ -80,10 +84,25 @@ def read_table(path: str | Path) -> pd.DataFrame:
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ForecastError(f"{path} could not be parsed as CSV: {msg}") from None
-    df.columns = [str(c).strip() for c in df.columns]
+    df.columns = [_clean_name(c) for c in df.columns]
     if len(df) == 0:
         raise ForecastError(f"{path} has a header but no data rows")
     return df
+
+
+def _clean_name(name: object) -> str:
+    """A header cell without surrounding spaces and quotes: ` "a" ` -> `a`."""
+    return str(name).strip().strip('"').strip()
+
+
+def _is_text(col: pd.Series) -> bool:
+    """Object or string dtype (pandas >= 3 reads text as `str`, not `object`)."""
+    return pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)
+
+
+def _show(value: object) -> str:
+    """A cell value for an error message: strings quoted, numbers plain (not `np.int64(1)`)."""
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _read_csv_fast(path: Path, sep: str) -> pd.DataFrame:
@@ -116,10 +135,11 @@ def detect_date_column(df: pd.DataFrame, name: str | None, path: str) -> str:
             raise ForecastError(f"time column {name!r} not found in {path} (columns: {', '.join(df.columns)})")
         return name
     for col in df.columns:
-        if str(col).lower() in DATE_NAMES:
+        # by name, but never a numeric column such as a `day` counter
+        if str(col).lower() in DATE_NAMES and not pd.api.types.is_numeric_dtype(df[col]):
             return str(col)
     for col in df.columns:
-        if df[col].dtype == object or pd.api.types.is_datetime64_any_dtype(df[col]):
+        if _is_text(df[col]) or pd.api.types.is_datetime64_any_dtype(df[col]):
             sample = df[col].dropna().astype(str).head(20)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -131,33 +151,44 @@ def detect_date_column(df: pd.DataFrame, name: str | None, path: str) -> str:
 
 
 def parse_times(col: pd.Series, name: str, path: str) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(col):
-        times = col
-    else:
-        raw = col.astype(str).str.strip()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                times = pd.to_datetime(raw, errors="coerce", format="mixed")
-            except (ValueError, TypeError) as e:  # e.g. mixed time zones
-                if "tz" in str(e).lower() or "time zone" in str(e).lower() or "offset" in str(e).lower():
-                    raise ForecastError(
-                        f"time column {name!r} in {path} mixes time zones; convert it to one zone (or UTC)"
-                    ) from None
-                raise ForecastError(f"time column {name!r} in {path} could not be parsed: {e}") from None
-        if times.dtype == object:
-            raise ForecastError(
-                f"time column {name!r} in {path} mixes time zones; convert it to one zone (or UTC)"
-            )
-        bad = times.isna() & col.notna()
-        if col.isna().any() or bad.any():
-            i = int(np.flatnonzero((bad | col.isna()).to_numpy())[0])
-            raise ForecastError(
-                f"time column {name!r} in {path} has a value that is not a time at line {i + 2}: {col.iloc[i]!r}"
-            )
+    """The time column as naive datetimes; times that carry a UTC offset are converted to UTC."""
+    times = col if pd.api.types.is_datetime64_any_dtype(col) else _to_datetime(col, name, path)
+    missing = times.isna().to_numpy()
+    if missing.any():
+        i = int(np.flatnonzero(missing)[0])
+        value = "an empty cell" if pd.isna(col.iloc[i]) else _show(col.iloc[i])
+        raise ForecastError(f"time column {name!r} in {path} has a value that is not a time at line {i + 2}: {value}")
     if getattr(times.dt, "tz", None) is not None:
         times = times.dt.tz_convert("UTC").dt.tz_localize(None)
     return times
+
+
+def _to_datetime(col: pd.Series, name: str, path: str) -> pd.Series:
+    raw = col.astype(str).str.strip()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            times = pd.to_datetime(raw, errors="coerce", format="mixed")
+            mixed = times.dtype == object  # pandas < 3 returns objects for mixed offsets
+        except (ValueError, TypeError) as e:
+            text = str(e).lower()
+            if not any(word in text for word in ("timezone", "time zone", "tz", "offset")):
+                raise ForecastError(f"time column {name!r} in {path} could not be parsed: {e}") from None
+            mixed = True
+        if not mixed:
+            return times
+        # Offsets that change from row to row (daylight saving time) still name one instant each,
+        # so UTC holds them all. Times without any offset among them are ambiguous: refuse.
+        present = col.notna().to_numpy()
+        aware = raw.str.contains(TZ_SUFFIX, regex=True, na=False).to_numpy()
+        if not aware[present].all():
+            first = int(np.flatnonzero(present)[0])
+            i = int(np.flatnonzero(present & (aware != aware[first]))[0])
+            raise ForecastError(
+                f"time column {name!r} in {path} mixes time zones: line {i + 2} ({raw.iloc[i]!r}) and "
+                f"line {first + 2} ({raw.iloc[first]!r}) differ in having a UTC offset; convert it to one zone (or UTC)"
+            )
+        return pd.to_datetime(raw, errors="coerce", format="mixed", utc=True)
 
 
 def to_numeric(df: pd.DataFrame, columns: list[str], path: str, fill: str) -> np.ndarray:
@@ -165,41 +196,52 @@ def to_numeric(df: pd.DataFrame, columns: list[str], path: str, fill: str) -> np
     out = np.empty((len(df), len(columns)))
     for j, col in enumerate(columns):
         raw = df[col]
-        values = pd.to_numeric(raw, errors="coerce") if raw.dtype == object else raw.astype(float)
-        if raw.dtype == object:
+        if pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw):
+            values = raw.astype(float)
+        elif _is_text(raw):
+            values = pd.to_numeric(raw, errors="coerce")
             text = raw.astype(str).str.strip().str.lower()
             empty = raw.isna() | text.isin(["", "nan", "na", "null", "none", "n/a"])
-            bad = values.isna() & ~empty
+            bad = (values.isna() & ~empty).to_numpy()
             if bad.any():
-                i = int(np.flatnonzero(bad.to_numpy())[0])
+                i = int(np.flatnonzero(bad)[0])
+                value = str(raw.iloc[i]).strip()
+                hint = "; use '.' as the decimal point" if re.fullmatch(r"[-+]?\d+,\d+", value) else ""
                 raise ForecastError(
-                    f"column {col!r} in {path} has a non-numeric value at line {i + 2}: {raw.iloc[i]!r}"
+                    f"column {col!r} in {path} has a non-numeric value at line {i + 2}: {raw.iloc[i]!r}{hint}"
                 )
-        out[:, j] = values.to_numpy(dtype=float)
+        else:
+            raise ForecastError(f"column {col!r} in {path} is not numeric (it holds {raw.dtype} values)")
+        out[:, j] = values.to_numpy(dtype=float, na_value=np.nan)
     if np.isinf(out).any():
         i, j = (int(v[0]) for v in np.nonzero(np.isinf(out)))
         raise ForecastError(f"column {columns[j]!r} in {path} has an infinite value at line {i + 2}")
     return out
 
 
-def fill_missing(values: np.ndarray, columns: list[str], fill: str, path: str) -> np.ndarray:
+def check_missing(values: np.ndarray, columns: list[str], path: str) -> None:
+    """Refuse missing values, naming how many and the first one; rows are the file's, in its order."""
     nan = np.isnan(values)
-    if not nan.any():
-        return values
-    if fill == "none":
-        per_col = nan.sum(axis=0)
-        j = int(np.flatnonzero(per_col)[0])
-        i = int(np.flatnonzero(nan[:, j])[0])
+    if nan.any():
+        i, j = (int(v[0]) for v in np.nonzero(nan))
         raise ForecastError(
             f"{int(nan.sum())} missing values in {path} (first: column {columns[j]!r}, line {i + 2}); "
             "set data.fill to ffill or interpolate, or clean the file"
         )
+
+
+def fill_missing(values: np.ndarray, columns: list[str], fill: str, path: str, where: str = "") -> np.ndarray:
+    """One series' values with gaps filled per data.fill (none: refuse them)."""
+    if fill == "none":
+        check_missing(values, columns, path)
+    if not np.isnan(values).any():
+        return values
     frame = pd.DataFrame(values)
     frame = frame.ffill() if fill == "ffill" else frame.interpolate(limit_direction="both")
     frame = frame.bfill()
     if frame.isna().any().any():
         j = int(np.flatnonzero(frame.isna().any().to_numpy())[0])
-        raise ForecastError(f"column {columns[j]!r} in {path} has no values at all")
+        raise ForecastError(f"column {columns[j]!r} in {path}{where} has no values at all")
     return frame.to_numpy()
 
 
@@ -211,7 +253,7 @@ def infer_freq(times: pd.DatetimeIndex, gaps: str, path: str, series: str) -> st
     freq = pd.infer_freq(times)
     if freq is not None:
         return freq
-    diffs = np.diff(times.asi8)
+    diffs = np.diff(times.to_numpy().astype("datetime64[ns]").astype(np.int64))  # in ns, whatever the unit
     values, counts = np.unique(diffs, return_counts=True)
     step = pd.Timedelta(int(values[np.argmax(counts)]))
     largest = pd.Timedelta(int(diffs.max()))
@@ -248,17 +290,32 @@ def resolve_targets(df: pd.DataFrame, cfg: DataConfig, date_col: str, path: str)
             raise ForecastError(f"column {col!r} is the time or id column; it cannot be a target or feature")
     targets = list(cfg.target)
     if not targets:
-        numeric = [c for c in df.columns if c not in reserved and pd.api.types.is_numeric_dtype(df[c])]
+        # the last numeric column, counting one whose stray bad cell to_numeric will then report
+        numeric = [c for c in df.columns if c not in reserved and _mostly_numeric(df[c])]
         if not numeric:
             raise ForecastError(f"{path} has no numeric column to forecast; set data.target")
         targets = [numeric[-1]]
     return targets, list(cfg.features)
 
 
-def load_panel(cfg: DataConfig, path: str | None = None) -> Panel:
-    """Read and validate `path` (default cfg.path) into a Panel in original units."""
-    path = path or cfg.path
-    df = read_table(path)
+def _mostly_numeric(col: pd.Series) -> bool:
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        return True
+    if not _is_text(col) or col.notna().sum() == 0:
+        return False
+    return bool(pd.to_numeric(col, errors="coerce").notna().sum() > col.notna().sum() / 2)
+
+
+def load_panel(cfg: DataConfig, source: str | Path | pd.DataFrame | None = None) -> Panel:
+    """Read and validate a file (default cfg.path) or a DataFrame into a Panel in original units."""
+    if isinstance(source, pd.DataFrame):
+        df, path = source.reset_index(drop=True), "the DataFrame"
+        df.columns = [str(c).strip() for c in df.columns]
+        if len(df) == 0:
+            raise ForecastError("the DataFrame has no rows")
+    else:
+        path = str(source or cfg.path)
+        df = read_table(path)
     date_col = detect_date_column(df, cfg.date_column, path)
     if cfg.id_column is not None and cfg.id_column not in df.columns:
         raise ForecastError(f"id column {cfg.id_column!r} not found in {path} (columns: {', '.join(df.columns)})")
@@ -266,6 +323,8 @@ def load_panel(cfg: DataConfig, path: str | None = None) -> Panel:
     columns = targets + features
     times = parse_times(df[date_col], date_col, path)
     values = to_numeric(df, columns, path, cfg.fill)
+    if cfg.fill == "none":
+        check_missing(values, columns, path)  # before any reordering, so lines are the file's
     ids = df[cfg.id_column].astype(str).to_numpy() if cfg.id_column else np.full(len(df), "")
     frame = pd.DataFrame({"id": ids, "t": times.to_numpy()})
     order = frame.sort_values(["id", "t"], kind="stable").index.to_numpy() if cfg.sort or cfg.id_column else None
@@ -288,7 +347,7 @@ def load_panel(cfg: DataConfig, path: str | None = None) -> Panel:
         a, b = offsets[s], offsets[s + 1]
         where = f" (series {sid!r})" if sid else ""
         check_order(times.iloc[a:b], cfg.sort, path, where)
-        values[a:b] = fill_missing(values[a:b], columns, cfg.fill, path)
+        values[a:b] = fill_missing(values[a:b], columns, cfg.fill, path, where)
         if s < 3 or len(uniq) <= 10:  # the frequency of a few series stands for all
             freqs.append(infer_freq(pd.DatetimeIndex(times.iloc[a:b]), cfg.gaps, path, str(sid)))
     freq = max(set(freqs), key=freqs.count)
@@ -312,10 +371,12 @@ def split_borders(lengths: np.ndarray, split: dict[str, float]) -> np.ndarray:
                 f"data.split asks for {int(ends[0, 2])} rows but a series has only {int(lengths[short[0]])}"
             )
         return ends
-    n_train = (lengths * split["train"]).astype(np.int64)
-    n_val = (lengths * split["val"]).astype(np.int64)
+    def rows(fraction: float) -> np.ndarray:  # floor, but 0.29 * 100 = 28.999999999999996 is 29 rows
+        return np.floor(np.round(lengths * fraction, 6)).astype(np.int64)
+
+    n_train, n_val = rows(split["train"]), rows(split["val"])
     total = split["train"] + split["val"] + split["test"]
-    n_test = lengths - n_train - n_val if abs(total - 1) < 1e-9 else (lengths * split["test"]).astype(np.int64)
+    n_test = lengths - n_train - n_val if abs(total - 1) < 1e-9 else rows(split["test"])
     return np.stack([n_train, n_train + n_val, n_train + n_val + n_test], axis=1)
 
 

@@ -24,7 +24,7 @@ class Scores:
         """series (W,), y_true and y_pred (W, H, T) in original units."""
         err = y_pred - y_true
         abs_err = np.abs(err)
-        nonzero = y_true != 0
+        nonzero = np.abs(y_true) > 1e-9 * self.std[series, None, :]  # MAPE skips (near-)zero actuals
         denom = np.abs(y_true) + np.abs(y_pred)
         parts = {
             "ae": abs_err,

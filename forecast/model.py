@@ -76,27 +76,55 @@ class Forecaster(nn.Module):
     mapped back, which makes the model robust to level shifts between train and test.
     """
 
-    def __init__(self, n_inputs: int, n_targets: int, cfg: ModelConfig):
+    def __init__(self, n_inputs: int, n_targets: int, cfg: ModelConfig, n_future: int = 0):
         super().__init__()
         self.n_targets = n_targets
+        self.n_future = n_future  # known-future columns (calendar), also fed to the head
         self.lookback, self.horizon, self.norm = cfg.lookback, cfg.horizon, cfg.norm
-        self.rnn = make_rnn(cfg.cell, n_inputs, cfg.hidden_size, cfg.num_layers, cfg.dropout)
+        self.independent = cfg.channels == "independent"
+        # independent: every target is its own sequence of (value, other inputs), one head output each
+        rnn_inputs = n_inputs - n_targets + 1 if self.independent else n_inputs
+        outputs = cfg.horizon if self.independent else cfg.horizon * n_targets
+        # segment: the GRU reads lookback/segment steps, each holding `segment` consecutive rows
+        self.segment = cfg.segment
+        steps = cfg.lookback // cfg.segment
+        self.rnn = make_rnn(cfg.cell, rnn_inputs * cfg.segment, cfg.hidden_size, cfg.num_layers, cfg.dropout)
         self.dropout = nn.Dropout(cfg.dropout)
-        self.head = nn.Linear(cfg.hidden_size * cfg.lookback, cfg.horizon * n_targets)
+        self.head = nn.Linear(cfg.hidden_size * steps + cfg.horizon * n_future, outputs)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # B batch, L lookback, F inputs, D hidden, H horizon, T targets
-        B, T = x.shape[0], self.n_targets
+    def forward(self, x: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
+        # B batch, L lookback, F inputs, D hidden, H horizon, T targets, C known-future columns
+        B, L, F = x.shape
+        T, C = self.n_targets, self.n_future
+        n_scaled = F - C  # calendar columns are already in [-1, 1]: not normalized per window
         if self.norm == "last":
-            shift, spread = x[:, -1:, :], None  # (B, 1, F)
-            x = x - shift
+            shift, spread = x[:, -1:, :n_scaled], None  # (B, 1, F - C)
         elif self.norm == "revin":
-            shift = x.mean(dim=1, keepdim=True)  # (B, 1, F)
-            spread = (x.var(dim=1, keepdim=True, unbiased=False) + 1e-5).sqrt()
-            x = (x - shift) / spread
-        out, _ = self.rnn(x)  # (B, L, D)
-        y = self.head(self.dropout(out.flatten(1)))  # (B, L*D) -> (B, H*T)
-        y = y.view(B, self.horizon, T)  # (B, H, T)
+            shift = x[:, :, :n_scaled].mean(dim=1, keepdim=True)  # (B, 1, F - C)
+            spread = (x[:, :, :n_scaled].var(dim=1, keepdim=True, unbiased=False) + 1e-5).sqrt()
+        if self.norm != "none":
+            scaled = x[:, :, :n_scaled] - shift
+            if spread is not None:
+                scaled = scaled / spread
+            x = torch.cat([scaled, x[:, :, n_scaled:]], dim=2)
+        if self.independent:
+            own = x[:, :, :T].permute(0, 2, 1).reshape(B * T, L, 1)  # (B*T, L, 1)
+            rest = x[:, None, :, T:].expand(B, T, L, F - T).reshape(B * T, L, F - T)
+            x = torch.cat([own, rest], dim=2)  # (B*T, L, 1 + F - T)
+        if self.segment > 1:
+            x = x.reshape(x.shape[0], L // self.segment, -1)  # (., L/S, S*F): S consecutive rows a step
+        out, _ = self.rnn(x)  # (B or B*T, L/S, D)
+        flat = self.dropout(out.flatten(1))  # (., L/S*D)
+        if C:
+            ahead = future.flatten(1)  # (B, H*C)
+            if self.independent:
+                ahead = ahead.repeat_interleave(T, dim=0)  # (B*T, H*C)
+            flat = torch.cat([flat, ahead], dim=1)
+        y = self.head(flat)  # (B, H*T) or (B*T, H)
+        if self.independent:
+            y = y.view(B, T, self.horizon).transpose(1, 2)  # (B, H, T)
+        else:
+            y = y.view(B, self.horizon, T)  # (B, H, T)
         if self.norm == "revin":
             y = y * spread[:, :, :T]
         if self.norm != "none":
@@ -104,8 +132,8 @@ class Forecaster(nn.Module):
         return y
 
 
-def build_model(n_inputs: int, n_targets: int, cfg: ModelConfig) -> Forecaster:
-    return Forecaster(n_inputs, n_targets, cfg)
+def build_model(n_inputs: int, n_targets: int, cfg: ModelConfig, n_future: int = 0) -> Forecaster:
+    return Forecaster(n_inputs, n_targets, cfg, n_future)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -23,17 +23,30 @@ from forecast import __version__, checkpoint, config, data, metrics
 from forecast.config import Config
 from forecast.errors import ForecastError
 from forecast.model import Forecaster, build_model, count_parameters
-from forecast.train import autocast, fit, pick_device, seed_everything
+from forecast.train import (
+    autocast,
+    close_distributed,
+    fit,
+    init_distributed,
+    pick_device,
+    seed_everything,
+    share,
+)
 from forecast.windows import PARTS, Windows, series_of, window_starts
 
 Log = Callable[[str], None]
 LINEAR_FIT_WINDOWS = 20_000  # the closed-form baseline is fitted on at most this many windows
 CHUNK_WINDOWS = 4096  # backtests stream this many windows at a time
-QUANTILE_LEVELS = np.linspace(0, 1, 201)  # stored conformal quantiles of |validation residual|
+QUANTILE_LEVELS = np.linspace(0, 1, 201)
+BACKTEST_PLOT_ORIGINS = 720  # backtest.png shows the test split's last origins, readable at a glance  # stored conformal quantiles of |validation residual|
 
 
 def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr)
+
+
+def quiet_log(msg: str) -> None:
+    pass
 
 
 # ---------------------------------------------------------------- preparing data
@@ -50,6 +63,11 @@ class Prepared:
 
     def starts(self, part: str, lookback: int, horizon: int) -> np.ndarray:
         return window_starts(self.panel.offsets, self.borders, part, lookback, horizon)
+
+
+def n_future(cfg: Config) -> int:
+    """Known-future input columns: the calendar's, when data.calendar is on."""
+    return len(data.CALENDAR_COLUMNS) if cfg.data.calendar else 0
 
 
 def model_inputs(panel: data.Panel, scaler: data.Scaler, cfg: Config) -> np.ndarray:
@@ -157,26 +175,34 @@ def train(cfg: Config, out: str | None = None, force: bool = False, resume: str 
     cfg.data.target = panel.targets  # fix the resolved choice, e.g. the default last column
     prep = prepare(cfg, panel)
     counts = check_windows(prep, cfg, cfg.data.path)
-    run_dir = Path(resume) if resume else new_run_dir(cfg, out, force)
+    rank, world_size = init_distributed(cfg.train.device)
+    if rank > 0:
+        log = quiet_log
+    run_dir = Path(share(str(resume or new_run_dir(cfg, out, force))))
     log(f"config:\n{config.to_yaml(cfg).rstrip()}")
     log(f"data: {cfg.data.path}, {len(panel.values)} rows, {len(panel.ids)} series, frequency {panel.freq}, "
         f"windows train/val/test {counts['train']}/{counts['val']}/{counts['test']}")
 
     seed_everything(cfg.train.seed)
     device = pick_device(cfg.train.device)
-    model = build_model(prep.scaled.shape[1], panel.n_targets, cfg.model).to(device)
+    model = build_model(prep.scaled.shape[1], panel.n_targets, cfg.model, n_future(cfg)).to(device)
     windows = Windows(torch.from_numpy(prep.scaled).to(device), panel.n_targets,
-                      cfg.model.lookback, cfg.model.horizon)
+                      cfg.model.lookback, cfg.model.horizon, n_future(cfg))
     starts = {p: torch.from_numpy(prep.starts(p, cfg.model.lookback, cfg.model.horizon)).to(device)
               for p in PARTS}
-    log(f"model: {cfg.model.cell}, {count_parameters(model):,} parameters, on {device}; run directory {run_dir}")
+    log(f"model: {cfg.model.cell}, {count_parameters(model):,} parameters, on {device}"
+        f"{f' x {world_size} processes' if world_size > 1 else ''}; run directory {run_dir}")
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint.write_text(run_dir / "config.yaml", config.to_yaml(cfg))
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        checkpoint.write_text(run_dir / "config.yaml", config.to_yaml(cfg))
     record = run_record(cfg, device, len(panel.values))
     state = resume_state(run_dir) if resume else None
     result = fit(model, windows, starts["train"], starts["val"], cfg.train, quiet=quiet,
                  on_epoch=lambda s: checkpoint.save(run_dir / "state.pt", s), resume=state)
+    close_distributed()
+    if rank > 0:  # rank 0 alone writes the run directory
+        return {"run_dir": run_dir, "status": result.status, "best_epoch": result.best_epoch, "rank": rank}
     if result.status == "diverged" and not result.history:
         raise ForecastError(
             f"training diverged (loss became NaN or inf) in the first epoch; lower train.lr (now {cfg.train.lr})"
@@ -202,7 +228,7 @@ def train(cfg: Config, out: str | None = None, force: bool = False, resume: str 
     from forecast import plots
 
     plots.plot_loss(history, run_dir / "loss.png")
-    summary: dict[str, Any] = {"run_dir": run_dir, "status": result.status, "best_epoch": result.best_epoch}
+    summary: dict[str, Any] = {"run_dir": run_dir, "status": result.status, "best_epoch": result.best_epoch, "rank": 0}
     if result.status == "diverged":
         raise ForecastError(
             f"training diverged (loss became NaN or inf) after epoch {len(result.history)}; the best weights "
@@ -265,6 +291,19 @@ class Run:
     def n_targets(self) -> int:
         return int(self.ckpt["n_targets"])
 
+    def forecast(self, source: str | pd.DataFrame | None = None, coverage: float | None = None) -> pd.DataFrame:
+        """The `horizon` steps after the last row of each series, as a long DataFrame."""
+        return forecast_frame(self, run_data(self, source), coverage)
+
+    def backtest(self, source: str | pd.DataFrame | None = None, split: str = "test",
+                 coverage: float | None = None) -> pd.DataFrame:
+        """Stride-1 forecasts with actuals for every window of `split` (train, val, test or all)."""
+        return pd.concat(backtest_frames(self, run_data(self, source), split, coverage), ignore_index=True)
+
+    def evaluate(self, source: str | pd.DataFrame | None = None, split: str = "test") -> dict[str, Any]:
+        """Metrics of the model and the baselines; writes metrics.json when scoring the training data."""
+        return evaluate(self, source, split)
+
     def scaler_for(self, ids: list[str]) -> data.Scaler:
         known = {sid: i for i, sid in enumerate(self.ckpt["ids"])}
         unknown = [sid for sid in ids if sid not in known]
@@ -280,8 +319,8 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
         raise ForecastError(f"run directory {str(path)!r} not found")
     ckpt = checkpoint.load(path / "model.pt")
     cfg = config.from_dict(ckpt["config"], f"{path / 'model.pt'}")
-    n_inputs = len(ckpt["columns"]) + (len(data.CALENDAR_COLUMNS) if cfg.data.calendar else 0)
-    model = build_model(n_inputs, int(ckpt["n_targets"]), cfg.model)
+    n_inputs = len(ckpt["columns"]) + n_future(cfg)
+    model = build_model(n_inputs, int(ckpt["n_targets"]), cfg.model, n_future(cfg))
     try:
         model.load_state_dict(ckpt["state_dict"])
     except (RuntimeError, KeyError, TypeError) as e:
@@ -290,16 +329,16 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
     return Run(path, cfg, ckpt, model.to(dev).eval(), dev)
 
 
-def run_data(run: Run, data_path: str | None, log: Log = _stderr) -> Prepared:
-    """The training data (default) or a newer file with the same columns, scaled as in training."""
+def run_data(run: Run, source: str | pd.DataFrame | None, log: Log = _stderr) -> Prepared:
+    """The training data (default), or a newer file or DataFrame with the same columns, scaled as in training."""
     cfg = run.cfg
-    path = data_path or cfg.data.path
-    if data_path is None:
-        record = run.ckpt.get("record", {})
-        digest = record.get("data", {}).get("sha256")
-        if Path(path).is_file() and digest and data.file_digest(path) != digest:
-            log(f"warning: {path} has changed since this model was trained on it")
-    panel = data.load_panel(cfg.data, path)
+    if source is None:
+        source = cfg.data.path
+        digest = run.ckpt.get("record", {}).get("data", {}).get("sha256")
+        if Path(source).is_file() and digest and data.file_digest(source) != digest:
+            log(f"warning: {source} has changed since this model was trained on it")
+    path = "the DataFrame" if isinstance(source, pd.DataFrame) else str(source)
+    panel = data.load_panel(cfg.data, source)
     if panel.columns != run.columns:
         missing = [c for c in run.columns if c not in panel.columns]
         raise ForecastError(
@@ -333,14 +372,15 @@ def predict_chunks(model: Forecaster, scaled: np.ndarray, starts: np.ndarray, cf
     from tqdm.auto import tqdm
 
     values = torch.from_numpy(scaled).to(device)
-    windows = Windows(values, model.n_targets, cfg.model.lookback, cfg.model.horizon)
+    windows = Windows(values, model.n_targets, cfg.model.lookback, cfg.model.horizon, model.n_future)
     model.eval()
     chunks = range(0, len(starts), CHUNK_WINDOWS)
     for i in tqdm(chunks, desc="forecasting", unit="chunk", disable=not progress or len(chunks) < 4,
                   file=sys.stderr, dynamic_ncols=True):
         chunk = starts[i : i + CHUNK_WINDOWS]
+        index = torch.from_numpy(chunk).to(device)
         with torch.inference_mode(), autocast(device, cfg.train.precision):
-            pred = model(windows.inputs(torch.from_numpy(chunk).to(device)))
+            pred = model(windows.inputs(index), windows.future(index))
         yield chunk, pred.float().cpu().numpy()
 
 
@@ -426,13 +466,21 @@ def forecast_frame(run: Run, prep: Prepared, coverage: float | None = None) -> p
     last_starts = prep.panel.offsets[1:] - L
     frames = []
     half_width = conformal_half_width(run, coverage)
-    for chunk, pred in predict_chunks(run.model, prep.scaled, last_starts, run.cfg, run.device):
-        series = series_of(chunk, prep.panel.offsets)
-        frames.append(long_frame(run, prep, chunk, series, pred, None, half_width))
+    for i in range(0, len(last_starts), CHUNK_WINDOWS):
+        chunk = last_starts[i : i + CHUNK_WINDOWS]
+        x = torch.from_numpy(prep.scaled[chunk[:, None] + np.arange(L)]).to(run.device)  # (W, L, F)
+        future = None
+        if run.model.n_future:  # calendar of the forecast steps, from their timestamps
+            times = future_times(prep.panel.times[chunk + L - 1], prep.panel.freq, run.cfg.model.horizon)
+            future = torch.from_numpy(data.calendar_features(times.reshape(-1)).reshape(*times.shape, -1))
+            future = future.float().to(run.device)
+        with torch.inference_mode(), autocast(run.device, run.cfg.train.precision):
+            pred = run.model(x, future).float().cpu().numpy()
+        frames.append(long_frame(run, prep, chunk, series_of(chunk, prep.panel.offsets), pred, None, half_width))
     return pd.concat(frames, ignore_index=True)
 
 
-def predict(run: Run, data_path: str | None = None, out: str | None = None, backtest: bool = False,
+def predict(run: Run, data_path: str | pd.DataFrame | None = None, out: str | None = None, backtest: bool = False,
             split: str = "test", coverage: float | None = None, log: Log = _stderr) -> tuple[Path, int]:
     prep = run_data(run, data_path, log)
     if backtest:
@@ -449,7 +497,7 @@ def predict(run: Run, data_path: str | None = None, out: str | None = None, back
 # ---------------------------------------------------------------- evaluate
 
 
-def evaluate(run: Run, data_path: str | None = None, split: str = "test", log: Log = _stderr,
+def evaluate(run: Run, data_path: str | pd.DataFrame | None = None, split: str = "test", log: Log = _stderr,
              prep: Prepared | None = None) -> dict[str, Any]:
     """Score the model and the three baselines on the same windows; write metrics.json."""
     prep = prep or run_data(run, data_path, log)
@@ -531,11 +579,12 @@ def plot(run: Run, out: str | None = None, series: str | None = None, log: Log =
     plots.plot_loss(history, out_dir / "loss.png")
     paths.append(out_dir / "loss.png")
     starts = prep.starts("test", L, H)
-    starts = starts[series_of(starts, prep.panel.offsets) == pick]
+    starts = starts[series_of(starts, prep.panel.offsets) == pick][-BACKTEST_PLOT_ORIGINS:]
     if len(starts):
         frames = [long_frame(run, prep, c, series_of(c, prep.panel.offsets), p, y_true_of(prep, c, run), None)
                   for c, p in predict_chunks(run.model, prep.scaled, starts, run.cfg, run.device)]
-        plots.plot_backtest(pd.concat(frames), H, f"Test split: actual vs forecast{name}", out_dir / "backtest.png")
+        title = f"Test split{name}: actual vs forecast, last {len(starts)} origins"
+        plots.plot_backtest(pd.concat(frames), H, title, out_dir / "backtest.png")
         paths.append(out_dir / "backtest.png")
     forecast = forecast_frame(run, prep, run.cfg.predict.coverage)
     if "series" in forecast:
@@ -557,7 +606,7 @@ def parameter_counts(cfg: Config, n_inputs: int, n_targets: int) -> dict[str, di
     out = {}
     for cell in ("gru", "lstm"):
         model_cfg = config.ModelConfig(**{**cfg.model.__dict__, "cell": cell})
-        m = build_model(n_inputs, n_targets, model_cfg)
+        m = build_model(n_inputs, n_targets, model_cfg, n_future(cfg))
         out[cell] = {"recurrent": count_parameters(m.rnn), "head": count_parameters(m.head)}
     return out
 
@@ -565,8 +614,7 @@ def parameter_counts(cfg: Config, n_inputs: int, n_targets: int) -> dict[str, di
 def info(run: Run) -> str:
     cfg, ckpt = run.cfg, run.ckpt
     record = ckpt.get("record", {})
-    n_inputs = sum(p.shape[1] for n, p in run.model.rnn.named_parameters() if n == "weight_ih_l0")
-    counts = parameter_counts(cfg, n_inputs, run.n_targets)
+    counts = parameter_counts(cfg, len(run.columns) + n_future(cfg), run.n_targets)
     mine = "lstm" if cfg.model.cell == "lstm" else "gru"
     other = "lstm" if mine == "gru" else "gru"
     status = record.get("status", "unknown")

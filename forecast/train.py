@@ -4,6 +4,7 @@ best-by-validation weights, early stopping, and a tqdm bar."""
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -43,6 +45,38 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def world() -> tuple[int, int]:
+    """(rank, world size) under torchrun, else (0, 1)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed(device: str) -> tuple[int, int]:
+    """Join the process group when started by torchrun (WORLD_SIZE > 1); return (rank, world size)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        use_cuda = device in ("auto", "cuda") and torch.cuda.is_available()
+        if use_cuda:
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    return world()
+
+
+def close_distributed() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def share(value: Any) -> Any:
+    """Rank 0's value on every rank (identity without torchrun)."""
+    if world()[1] == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -71,7 +105,7 @@ def mean_loss(model: nn.Module, windows: Windows, starts: torch.Tensor, batch_si
     total = torch.zeros((), device=starts.device)
     for chunk in starts.split(batch_size * 4):
         with autocast(starts.device, precision):
-            pred = model(windows.inputs(chunk))
+            pred = model(windows.inputs(chunk), windows.future(chunk))
         total += ((pred.float() - windows.targets(chunk)) ** 2).mean(dim=(1, 2)).sum()
     return float(total) / len(starts)
 
@@ -101,6 +135,11 @@ def fit(
     on_epoch receives a resumable state after every epoch; `resume` is such a state.
     """
     device = train_starts.device
+    rank, world_size = world()
+    quiet = quiet or rank > 0
+    # under torchrun every rank draws the same shuffled batches and trains on its own slice of each;
+    # DistributedDataParallel averages the gradients, so all ranks hold the same weights
+    net = nn.parallel.DistributedDataParallel(model) if world_size > 1 else model
     optimizer, scheduler = make_optimizer(model, cfg)
     result, first_epoch, stale = FitResult(), 1, 0
     if resume is not None:
@@ -124,17 +163,22 @@ def fit(
             seen = 0
             for idx in tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=quiet, unit="batch", delay=3,
                             mininterval=0.5, dynamic_ncols=True):
-                starts = train_starts[idx]
+                starts = train_starts[idx[rank::world_size]]
                 x, y = windows.inputs(starts), windows.targets(starts)  # (B, L, F), (B, H, T)
                 with autocast(device, cfg.precision):
-                    loss = loss_fn(model(x).float(), y)
+                    loss = loss_fn(net(x, windows.future(starts)).float(), y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip:
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 optimizer.step()
-                total += loss.detach() * len(idx)  # stays on the device: no sync per batch
-                seen += len(idx)
+                total += loss.detach() * len(starts)  # stays on the device: no sync per batch
+                seen += len(starts)
+            if world_size > 1:
+                counts = torch.tensor([float(seen)], device=device)
+                dist.all_reduce(total)
+                dist.all_reduce(counts)
+                seen = int(counts.item())
             if device.type == "cuda":
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - t0
@@ -155,7 +199,7 @@ def fit(
             else:
                 stale += 1
             bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}", best=result.best_epoch)
-            if on_epoch is not None:
+            if on_epoch is not None and rank == 0:
                 on_epoch({
                     "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "history": result.history,

@@ -39,12 +39,14 @@ def series_of(starts: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 class Windows:
     """Gathers (x, y) batches from one stacked series tensor by index arithmetic.
 
-    values: (N, F) scaled float32 on the training device, targets in the first T columns.
+    values: (N, F) scaled float32 on the training device, targets in the first T columns and
+    known-future (calendar) columns in the last C.
     """
 
-    def __init__(self, values: torch.Tensor, n_targets: int, lookback: int, horizon: int):
+    def __init__(self, values: torch.Tensor, n_targets: int, lookback: int, horizon: int, n_future: int = 0):
         self.values = values
         self.n_targets = n_targets
+        self.n_future = n_future
         self.lookback = lookback
         self.horizon = horizon
         self.in_offsets = torch.arange(lookback, device=values.device)
@@ -57,3 +59,9 @@ class Windows:
     def targets(self, starts: torch.Tensor) -> torch.Tensor:
         # (B,) -> (B, H, T)
         return self.values[starts[:, None] + self.out_offsets, : self.n_targets]
+
+    def future(self, starts: torch.Tensor) -> torch.Tensor | None:
+        # (B,) -> (B, H, C): the known-future columns over the forecast steps, or None
+        if not self.n_future:
+            return None
+        return self.values[starts[:, None] + self.out_offsets, -self.n_future :]
