@@ -69,11 +69,11 @@ def save(path: str | Path, payload: dict[str, Any]) -> None:
 
 
 def _unpickler_detail(error: Exception) -> str:
-    """The one informative line of torch's long weights_only refusal: `Unsupported global: ...`."""
+    """The informative line of torch's long weights_only refusal, e.g. `Unsupported global: ...`."""
     text = str(error)
-    after = text.split("WeightsUnpickler error:", 1)[-1]
-    lines = [line.strip() for line in after.splitlines() if line.strip()]
-    return (lines[0] if lines else text.strip().splitlines()[0] if text.strip() else type(error).__name__)[:160]
+    lines = [line.strip() for line in text.split("WeightsUnpickler error:")[-1].splitlines() if line.strip()]
+    lines = [line for line in lines if "GLOBAL" in line.upper()] or lines or [type(error).__name__]
+    return lines[0][:160]
 
 
 def load_any(path: str | Path, what: str = "checkpoint") -> dict[str, Any]:
@@ -116,7 +116,7 @@ def load(path: str | Path) -> dict[str, Any]:
         )
     wrong = [f"{k} ({type(payload[k]).__name__})" for k, t in REQUIRED.items() if not isinstance(payload[k], t)]
     scaler = payload["scaler"]
-    if not all(isinstance(scaler.get(k), torch.Tensor) for k in ("min", "max")):
+    if isinstance(scaler, dict) and not all(isinstance(scaler.get(k), torch.Tensor) for k in ("min", "max")):
         wrong.append("scaler (min/max must be tensors)")
     if wrong:
         raise ForecastError(f"{path} is not a valid forecast checkpoint (wrong type: {', '.join(wrong)})")

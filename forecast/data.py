@@ -250,9 +250,12 @@ def infer_freq(times: pd.DatetimeIndex, gaps: str, path: str, series: str) -> st
     where = f" (series {series!r})" if series else ""
     if len(times) < 3:
         raise ForecastError(f"{path}{where} has fewer than 3 rows; cannot tell its frequency")
-    freq = pd.infer_freq(times)
+    with warnings.catch_warnings():
+        # pandas 3.1 announces that infer_freq will return an offset; either way we keep its string
+        warnings.filterwarnings("ignore", message=".*infer_freq", category=Warning)
+        freq = pd.infer_freq(times)
     if freq is not None:
-        return freq
+        return str(getattr(freq, "freqstr", freq))
     diffs = np.diff(times.to_numpy().astype("datetime64[ns]").astype(np.int64))  # in ns, whatever the unit
     values, counts = np.unique(diffs, return_counts=True)
     step = pd.Timedelta(int(values[np.argmax(counts)]))
@@ -287,7 +290,7 @@ def resolve_targets(df: pd.DataFrame, cfg: DataConfig, date_col: str, path: str)
         if col not in df.columns:
             raise ForecastError(f"column {col!r} not found in {path} (columns: {', '.join(df.columns)})")
         if col in reserved:
-            raise ForecastError(f"column {col!r} is the time or id column; it cannot be a target or feature")
+            raise ForecastError(f"column {col!r} in {path} is the time or id column; it cannot be a target or feature")
     targets = list(cfg.target)
     if not targets:
         # the last numeric column, counting one whose stray bad cell to_numeric will then report
@@ -384,7 +387,7 @@ def calendar_features(times: np.ndarray) -> np.ndarray:
     """(N, 6) sin/cos of hour of day, day of week and month: known for any future time."""
     t = pd.DatetimeIndex(times)
     hour = (t.hour + t.minute / 60) / 24
-    week = (t.dayofweek + hour) / 7
+    week = (t.day_of_week + hour) / 7
     month = (t.month - 1 + (t.day - 1) / 31) / 12
     parts = [f(2 * np.pi * np.asarray(x)) for x in (hour, week, month) for f in (np.sin, np.cos)]
     return np.stack(parts, axis=1)
@@ -396,7 +399,7 @@ def season_length(freq: str) -> int:
     try:
         step = pd.Timedelta(offset)
     except ValueError:  # calendar offsets: months, quarters, years, weeks anchored on a day
-        name = offset.name.split("-")[0].upper()
+        name = offset.rule_code.split("-")[0].upper()
         return {"M": 12, "MS": 12, "ME": 12, "BM": 12, "BMS": 12, "BME": 12, "Q": 4, "QS": 4,
                 "QE": 4, "BQ": 4, "W": 52}.get(name, 1)
     day = pd.Timedelta(days=1)

@@ -97,8 +97,9 @@ class Forecaster(nn.Module):
         B, L, F = x.shape
         T, C = self.n_targets, self.n_future
         n_scaled = F - C  # calendar columns are already in [-1, 1]: not normalized per window
+        spread: torch.Tensor | None = None
         if self.norm == "last":
-            shift, spread = x[:, -1:, :n_scaled], None  # (B, 1, F - C)
+            shift = x[:, -1:, :n_scaled]  # (B, 1, F - C)
         elif self.norm == "revin":
             shift = x[:, :, :n_scaled].mean(dim=1, keepdim=True)  # (B, 1, F - C)
             spread = (x[:, :, :n_scaled].var(dim=1, keepdim=True, unbiased=False) + 1e-5).sqrt()
@@ -116,6 +117,7 @@ class Forecaster(nn.Module):
         out, _ = self.rnn(x)  # (B or B*T, L/S, D)
         flat = self.dropout(out.flatten(1))  # (., L/S*D)
         if C:
+            assert future is not None, "this model needs the known-future columns of the forecast steps"
             ahead = future.flatten(1)  # (B, H*C)
             if self.independent:
                 ahead = ahead.repeat_interleave(T, dim=0)  # (B*T, H*C)
@@ -125,7 +127,7 @@ class Forecaster(nn.Module):
             y = y.view(B, T, self.horizon).transpose(1, 2)  # (B, H, T)
         else:
             y = y.view(B, self.horizon, T)  # (B, H, T)
-        if self.norm == "revin":
+        if spread is not None:
             y = y * spread[:, :, :T]
         if self.norm != "none":
             y = y + shift[:, :, :T]

@@ -24,6 +24,7 @@ from forecast.config import Config
 from forecast.errors import ForecastError
 from forecast.model import Forecaster, build_model, count_parameters
 from forecast.train import (
+    FitResult,
     autocast,
     close_distributed,
     fit,
@@ -35,10 +36,12 @@ from forecast.train import (
 from forecast.windows import PARTS, Windows, series_of, window_starts
 
 Log = Callable[[str], None]
-LINEAR_FIT_WINDOWS = 20_000  # the closed-form baseline is fitted on at most this many windows
+MAX_STAT_WINDOWS = 20_000  # the linear baseline and conformal quantiles use at most this many windows
 CHUNK_WINDOWS = 4096  # backtests stream this many windows at a time
-QUANTILE_LEVELS = np.linspace(0, 1, 201)
-BACKTEST_PLOT_ORIGINS = 720  # backtest.png shows the test split's last origins, readable at a glance  # stored conformal quantiles of |validation residual|
+QUANTILE_LEVELS = np.linspace(0, 1, 201)  # stored conformal quantiles of |validation residual|
+BACKTEST_PLOT_ORIGINS = 720  # backtest.png shows the test split's last origins, readable at a glance
+RUN_FILES = ("config.yaml", "model.pt", "state.pt", "history.csv", "metrics.json", "predictions.csv",
+             "forecast.csv", "loss.png", "backtest.png", "forecast.png")
 
 
 def _stderr(msg: str) -> None:
@@ -84,6 +87,13 @@ def prepare(cfg: Config, panel: data.Panel, scaler: data.Scaler | None = None) -
     return Prepared(panel, borders, scaler, model_inputs(panel, scaler, cfg))
 
 
+def subsample(starts: np.ndarray, n: int) -> np.ndarray:
+    """At most n of `starts`, a fixed random choice in order."""
+    if len(starts) <= n:
+        return starts
+    return np.sort(np.random.default_rng(0).choice(starts, n, replace=False))
+
+
 def check_windows(prep: Prepared, cfg: Config, path: str) -> dict[str, int]:
     """Count windows per part; a part that has rows but no window is an error."""
     L, H = cfg.model.lookback, cfg.model.horizon
@@ -92,11 +102,10 @@ def check_windows(prep: Prepared, cfg: Config, path: str) -> dict[str, int]:
     for i, part in enumerate(PARTS):
         rows = int(sizes[:, i].max())
         if counts[part] == 0 and (rows > 0 or part == "train"):
-            need = L + H if part == "train" else H
+            need = f"lookback + horizon = {L + H}" if part == "train" else f"horizon = {H}"
             raise ForecastError(
-                f"the {part} split of {path} has no complete window: it has {rows} rows per series at most, "
-                f"and a window needs {need} (lookback {L} + horizon {H}); use more data, a shorter "
-                f"lookback/horizon, or change data.split"
+                f"the {part} split of {path} has no complete window: it has {rows} rows (per series, at most) "
+                f"and needs {need}; use more data, a shorter lookback/horizon, or change data.split"
             )
     return counts
 
@@ -129,8 +138,13 @@ def drop_short_series(panel: data.Panel, cfg: Config, log: Log) -> data.Panel:
 def new_run_dir(cfg: Config, out: str | None, force: bool) -> Path:
     if out:
         path = Path(out)
-        if path.exists() and any(path.iterdir()) and not force:
-            raise ForecastError(f"run directory {str(path)!r} already exists; choose another --out or pass --force")
+        if path.exists() and not path.is_dir():
+            raise ForecastError(f"--out {str(path)!r} is a file, not a run directory")
+        if path.exists() and any(path.iterdir()):
+            if not force:
+                raise ForecastError(f"run directory {str(path)!r} already exists; choose another --out or pass --force")
+            for name in RUN_FILES:  # --force: no file of the earlier run may pass for this one's
+                (path / name).unlink(missing_ok=True)
         return path
     stem = Path(cfg.data.path).stem or "run"
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -190,6 +204,10 @@ def train(cfg: Config, out: str | None = None, force: bool = False, resume: str 
                       cfg.model.lookback, cfg.model.horizon, n_future(cfg))
     starts = {p: torch.from_numpy(prep.starts(p, cfg.model.lookback, cfg.model.horizon)).to(device)
               for p in PARTS}
+    if cfg.train.steps_per_epoch:  # capped epochs validate on a fixed random subset of the same size
+        budget = cfg.train.steps_per_epoch * cfg.train.batch_size
+        starts["val"] = torch.from_numpy(subsample(prep.starts("val", cfg.model.lookback, cfg.model.horizon),
+                                                   budget)).to(device)
     log(f"model: {cfg.model.cell}, {count_parameters(model):,} parameters, on {device}"
         f"{f' x {world_size} processes' if world_size > 1 else ''}; run directory {run_dir}")
 
@@ -210,6 +228,27 @@ def train(cfg: Config, out: str | None = None, force: bool = False, resume: str 
     model.load_state_dict(result.best_state)
     record["status"] = {"diverged": "diverged", "interrupted": "interrupted"}.get(result.status, "completed")
     record["ended"] = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    save_run(run_dir, cfg, prep, model, result, record, device)
+    summary: dict[str, Any] = {"run_dir": run_dir, "status": result.status, "best_epoch": result.best_epoch, "rank": 0}
+    if result.status == "diverged":
+        raise ForecastError(
+            f"training diverged (loss became NaN or inf) after epoch {len(result.history)}; the best weights "
+            f"so far (epoch {result.best_epoch}) are saved in {run_dir}; lower train.lr (now {cfg.train.lr})"
+        )
+    if result.status == "interrupted":
+        return summary
+    if counts["test"]:
+        run = load_run(run_dir)
+        summary["metrics"] = evaluate(run, log=log, prep=prep)
+    return summary
+
+
+def save_run(run_dir: Path, cfg: Config, prep: Prepared, model: Forecaster, result: FitResult,
+             record: dict[str, Any], device: torch.device) -> None:
+    """model.pt (plain data and tensors only), history.csv and loss.png."""
+    from forecast import plots
+
+    panel = prep.panel
     history = write_history(run_dir, result.history)
     payload = {
         "format_version": checkpoint.FORMAT_VERSION,
@@ -225,21 +264,7 @@ def train(cfg: Config, out: str | None = None, force: bool = False, resume: str 
     checkpoint.save(run_dir / "model.pt", payload)
     if result.status not in ("interrupted", "diverged"):
         (run_dir / "state.pt").unlink(missing_ok=True)
-    from forecast import plots
-
     plots.plot_loss(history, run_dir / "loss.png")
-    summary: dict[str, Any] = {"run_dir": run_dir, "status": result.status, "best_epoch": result.best_epoch, "rank": 0}
-    if result.status == "diverged":
-        raise ForecastError(
-            f"training diverged (loss became NaN or inf) after epoch {len(result.history)}; the best weights "
-            f"so far (epoch {result.best_epoch}) are saved in {run_dir}; lower train.lr (now {cfg.train.lr})"
-        )
-    if result.status == "interrupted":
-        return summary
-    if counts["test"]:
-        run = load_run(run_dir)
-        summary["metrics"] = evaluate(run, log=log, prep=prep)
-    return summary
 
 
 def resume_state(run_dir: Path) -> dict[str, Any]:
@@ -255,14 +280,11 @@ def fit_reference_stats(prep: Prepared, cfg: Config, model: Forecaster, device: 
     panel, L, H, T = prep.panel, cfg.model.lookback, cfg.model.horizon, prep.panel.n_targets
     season = data.season_length(panel.freq)
     std, mase_scale = metrics.train_stats(panel.values, panel.offsets, prep.borders[:, 0], T, season)
-    train = prep.starts("train", L, H)
-    if len(train) > LINEAR_FIT_WINDOWS:
-        train = np.sort(np.random.default_rng(0).choice(train, LINEAR_FIT_WINDOWS, replace=False))
-    x, y = gather_numpy(prep.scaled, train, L, H, T)
+    x, y = gather_numpy(prep.scaled, subsample(prep.starts("train", L, H), MAX_STAT_WINDOWS), L, H, T)
     linear = metrics.fit_linear(x.astype(np.float64), y.astype(np.float64))
     stats = {"season": season, "train_std": torch.from_numpy(std), "mase_scale": torch.from_numpy(mase_scale),
              "linear": torch.from_numpy(linear)}
-    val = prep.starts("val", L, H)
+    val = subsample(prep.starts("val", L, H), MAX_STAT_WINDOWS)  # exchangeable: a subset stays valid
     if len(val):
         residuals = []
         for chunk, pred in predict_chunks(model, prep.scaled, val, cfg, device):
@@ -387,7 +409,7 @@ def predict_chunks(model: Forecaster, scaled: np.ndarray, starts: np.ndarray, cf
 def backtest_frames(run: Run, prep: Prepared, part: str, coverage: float | None = None,
                     progress: bool = False) -> Iterator[pd.DataFrame]:
     """The long predictions table for every window of `part`, chunk by chunk, in original units."""
-    cfg, T = run.cfg, run.n_targets
+    cfg = run.cfg
     L, H = cfg.model.lookback, cfg.model.horizon
     starts = prep.starts(part, L, H)
     half_width = conformal_half_width(run, coverage)
@@ -438,7 +460,9 @@ def conformal_half_width(run: Run, coverage: float | None) -> np.ndarray | None:
     if coverage is None:
         return None
     if "conformal" not in run.ckpt:
-        raise ForecastError("this run has no validation windows, so it cannot give intervals; train with data.split.val > 0")
+        raise ForecastError(
+            "this run has no validation windows, so it cannot give intervals; train with data.split.val > 0"
+        )
     n = int(run.ckpt["n_val_windows"])
     level = min(1.0, math.ceil((n + 1) * coverage) / n)
     q = run.ckpt["conformal"].numpy()  # (levels, H, T)
@@ -570,7 +594,8 @@ def plot(run: Run, out: str | None = None, series: str | None = None, log: Log =
     prep = run_data(run, None, log)
     ids = prep.panel.ids
     if series is not None and series not in ids:
-        raise ForecastError(f"series {series!r} not found (series: {', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''})")
+        more = " ..." if len(ids) > 10 else ""
+        raise ForecastError(f"series {series!r} not found (series: {', '.join(ids[:10])}{more})")
     pick = ids.index(series) if series is not None else 0
     name = f" (series {ids[pick]})" if ids[pick] else ""
     H, L = run.cfg.model.horizon, run.cfg.model.lookback
@@ -627,7 +652,8 @@ def info(run: Run) -> str:
         f"(recurrent {counts[other]['recurrent']:,})",
         f"data: {record.get('data', {}).get('path', cfg.data.path)}, {record.get('data', {}).get('rows', '?')} rows, "
         f"{len(ckpt['ids'])} series, frequency {ckpt['freq']}, last timestamp {ckpt.get('last_timestamp')}",
-        f"targets: {', '.join(run.columns[: run.n_targets])}; features: {', '.join(run.columns[run.n_targets:]) or '-'}",
+        f"targets: {', '.join(run.columns[: run.n_targets])}; "
+        f"features: {', '.join(run.columns[run.n_targets :]) or '-'}",
         f"training: {len(ckpt['history']['train_loss'])} epochs, best epoch {ckpt.get('best_epoch')}, "
         f"device {record.get('device')}, seed {record.get('seed')}",
         f"started {record.get('started')}, ended {record.get('ended')}",

@@ -150,6 +150,8 @@ def fit(
         result.best_epoch, result.best_val, stale = resume["best_epoch"], resume["best_val"], resume["stale"]
         first_epoch = resume["epoch"] + 1
         torch.set_rng_state(resume["rng"])
+        if device.type == "cuda" and "cuda_rng" in resume:  # shuffles and dropout draw on the GPU there
+            torch.cuda.set_rng_state(resume["cuda_rng"], device)
     loss_fn = nn.MSELoss()
     bar = tqdm(range(first_epoch, cfg.epochs + 1), desc="training", unit="epoch", disable=quiet,
                initial=first_epoch - 1, total=cfg.epochs, dynamic_ncols=True)
@@ -206,6 +208,7 @@ def fit(
                     "best_state": result.best_state, "best_epoch": result.best_epoch,
                     "best_val": result.best_val, "stale": stale, "epoch": epoch,
                     "rng": torch.get_rng_state(),
+                    **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}),
                 })
             if cfg.patience and stale >= cfg.patience:
                 result.status = "early_stopped"

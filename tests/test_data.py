@@ -1,0 +1,265 @@
+"""data: reading and validating CSVs, time columns, splits, scaling, seasons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import long_frame, synthetic_frame, write_csv
+
+from forecast import data
+from forecast.config import DataConfig
+from forecast.errors import ForecastError
+
+
+def panel_of(path: Path, **kwargs) -> data.Panel:
+    return data.load_panel(DataConfig(path=str(path), **kwargs))
+
+
+# ---------------------------------------------------------------- time column
+
+
+@pytest.mark.parametrize("name", ["date", "Date", "timestamp", "ds", "time"])
+def test_detect_date_column_by_name(name: str) -> None:
+    df = pd.DataFrame({"y": [1.0, 2.0], name: ["2024-01-01", "2024-01-02"]})
+    assert data.detect_date_column(df, None, "f.csv") == name
+
+
+def test_detect_date_column_by_content() -> None:
+    # text columns (pandas >= 3 reads them as `str`, not `object`) with times in them
+    df = pd.DataFrame({"y": [1.0, 2.0], "when": pd.array(["01/02/2024", "01/03/2024"], dtype="str")})
+    assert data.detect_date_column(df, None, "f.csv") == "when"
+
+
+def test_detect_date_column_skips_numeric_columns_named_like_times() -> None:
+    df = pd.DataFrame({"day": [1, 2, 3], "sales": [4.0, 5.0, 6.0]})
+    with pytest.raises(ForecastError, match=r"no time column found in f.csv \(columns: day, sales\)"):
+        data.detect_date_column(df, None, "f.csv")
+
+
+def test_detect_date_column_named_but_missing() -> None:
+    df = pd.DataFrame({"date": ["2024-01-01"], "y": [1.0]})
+    with pytest.raises(ForecastError, match=r"time column 'when' not found in f.csv \(columns: date, y\)"):
+        data.detect_date_column(df, "when", "f.csv")
+
+
+def test_parse_times_converts_offsets_to_utc() -> None:
+    # daylight saving time: the offsets change, the instants stay one hour apart
+    local = pd.date_range("2024-03-31 00:00", periods=4, freq="h", tz="Europe/Berlin")
+    times = data.parse_times(pd.Series([t.isoformat() for t in local]), "date", "f.csv")
+    assert list(times) == list(pd.date_range("2024-03-30 23:00", periods=4, freq="h"))
+
+
+def test_parse_times_refuses_naive_mixed_with_aware() -> None:
+    col = pd.Series(["2024-01-01 00:00:00", "2024-01-01 01:00:00+02:00", "2024-01-01 02:00:00"])
+    with pytest.raises(ForecastError, match=r"'date' in f.csv mixes time zones: line 3"):
+        data.parse_times(col, "date", "f.csv")
+
+
+def test_parse_times_names_the_bad_line() -> None:
+    col = pd.Series(["2024-01-01", "2024-01-02", "soon"])
+    with pytest.raises(ForecastError, match=r"'date' in f.csv has a value that is not a time at line 4: 'soon'"):
+        data.parse_times(col, "date", "f.csv")
+
+
+# ---------------------------------------------------------------- reading files
+
+
+def test_load_panel_single_series(multi_csv: Path) -> None:
+    panel = panel_of(multi_csv)
+    assert panel.columns == ["c"] and panel.targets == ["c"]  # default target: last numeric column
+    assert panel.freq == "h" and panel.ids == [""] and list(panel.offsets) == [0, 300]
+    frame = pd.read_csv(multi_csv)
+    np.testing.assert_allclose(panel.values[:, 0], frame["c"])
+    assert panel.times[0] == np.datetime64("2024-01-01T00:00") and panel.times.dtype == "datetime64[ns]"
+
+
+def test_load_panel_targets_then_features(multi_csv: Path) -> None:
+    panel = panel_of(multi_csv, target=["b", "a"], features=["c"])
+    assert panel.columns == ["b", "a", "c"] and panel.n_targets == 2 and panel.targets == ["b", "a"]
+    np.testing.assert_allclose(panel.values[:, 2], pd.read_csv(multi_csv)["c"])
+
+
+def test_load_panel_long_format(long_csv: Path) -> None:
+    panel = panel_of(long_csv, id_column="id", target=["y"], features=["x"])
+    assert panel.ids == ["s1", "s2", "s3"]
+    assert list(panel.lengths()) == [300, 260, 240]
+    frame = long_frame()
+    for s, sid in enumerate(panel.ids):
+        a, b = panel.offsets[s], panel.offsets[s + 1]
+        rows = frame[frame["id"] == sid]
+        np.testing.assert_allclose(panel.values[a:b, 0], rows["y"])
+        assert panel.times[a] == rows["date"].iloc[0]
+
+
+def test_load_panel_long_format_nan_line_is_the_files(tmp_path: Path) -> None:
+    frame = long_frame()
+    frame.loc[305, "y"] = np.nan  # series s2, file line 307
+    path = write_csv(tmp_path / "long.csv", frame.iloc[::-1])  # reversed: needs data.sort
+    line = len(frame) - 305 + 1
+    with pytest.raises(ForecastError, match=rf"1 missing values in .*long.csv \(first: column 'y', line {line}\)"):
+        panel_of(path, id_column="id", target=["y"], sort=True)
+
+
+def test_load_panel_odd_but_valid_csv(tmp_path: Path) -> None:
+    path = tmp_path / "odd.csv"
+    rows = "\n".join(f"2024-01-{d:02d} , {d} , {d}.5" for d in range(1, 11))
+    path.write_text('"date", "units" , "price"\n' + rows + "\n")
+    panel = panel_of(path, target=["units"], features=["price"])
+    assert panel.columns == ["units", "price"] and panel.freq == "D"
+    np.testing.assert_allclose(panel.values[:, 1], np.arange(1, 11) + 0.5)
+
+
+def test_read_table_closes_the_file(multi_csv: Path) -> None:
+    # an unclosed handle shows up as a ResourceWarning, an error under this suite's settings
+    import gc
+
+    data.read_table(multi_csv)
+    gc.collect()
+
+
+def test_gaps_warn_with_the_real_step(tmp_path: Path) -> None:
+    frame = synthetic_frame(60, columns=("y",)).drop(index=range(20, 25))
+    path = write_csv(tmp_path / "gaps.csv", frame)
+    expected = r"usually 0 days 01:00:00, largest gap 0 days 06:00:00 after 2024-01-01 19:00"
+    with pytest.warns(UserWarning, match=expected):
+        panel = panel_of(path)
+    assert panel.freq == "h"  # the usual step, not nanoseconds
+    with pytest.raises(ForecastError, match="largest gap 0 days 06:00:00"):
+        panel_of(path, gaps="error")
+
+
+def test_sort_orders_rows(tmp_path: Path) -> None:
+    frame = synthetic_frame(50, columns=("y",))
+    path = write_csv(tmp_path / "shuffled.csv", frame.sample(frac=1, random_state=0))
+    with pytest.raises(ForecastError, match="not sorted by time"):
+        panel_of(path)
+    panel = panel_of(path, sort=True)
+    np.testing.assert_allclose(panel.values[:, 0], frame["y"])
+    assert (np.diff(panel.times) > np.timedelta64(0)).all()
+
+
+@pytest.mark.parametrize(("fill", "expected"), [("ffill", [1.0, 1.0, 1.0, 4.0]), ("interpolate", [1.0, 2.0, 3.0, 4.0])])
+def test_fill_missing(fill: str, expected: list[float]) -> None:
+    values = np.array([[1.0], [np.nan], [np.nan], [4.0]])
+    np.testing.assert_allclose(data.fill_missing(values, ["y"], fill, "f.csv")[:, 0], expected)
+
+
+def test_fill_missing_leading_gap_and_empty_column() -> None:
+    np.testing.assert_allclose(data.fill_missing(np.array([[np.nan], [2.0]]), ["y"], "ffill", "f")[:, 0], [2, 2])
+    with pytest.raises(ForecastError, match="column 'y' in f.csv has no values at all"):
+        data.fill_missing(np.full((3, 1), np.nan), ["y"], "ffill", "f.csv")
+
+
+# ---------------------------------------------------------------- splitting
+
+
+def test_split_borders_fractions() -> None:
+    borders = data.split_borders(np.array([300, 260, 10]), {"train": 0.7, "val": 0.1, "test": 0.2})
+    assert borders.tolist() == [[210, 240, 300], [182, 208, 260], [7, 8, 10]]
+
+
+def test_split_borders_fractions_without_float_noise() -> None:
+    # 0.29 * 100 is 28.999999999999996 in floating point; it is 29 rows
+    assert data.split_borders(np.array([100]), {"train": 0.29, "val": 0.01, "test": 0.7}).tolist() == [[29, 30, 100]]
+
+
+def test_split_borders_fractions_below_one_leave_rows_unused() -> None:
+    assert data.split_borders(np.array([100]), {"train": 0.5, "val": 0.1, "test": 0.2}).tolist() == [[50, 60, 80]]
+
+
+def test_split_borders_row_counts() -> None:
+    borders = data.split_borders(np.array([17420, 15000]), {"train": 8640, "val": 2880, "test": 2880})
+    assert borders.tolist() == [[8640, 11520, 14400]] * 2
+
+
+def test_split_borders_row_counts_longer_than_a_series() -> None:
+    with pytest.raises(ForecastError, match="asks for 14400 rows but a series has only 9000"):
+        data.split_borders(np.array([17420, 9000]), {"train": 8640, "val": 2880, "test": 2880})
+
+
+# ---------------------------------------------------------------- scaling
+
+
+def toy_panel(values: np.ndarray, lengths: list[int]) -> data.Panel:
+    n = len(values)
+    return data.Panel(
+        values=values,
+        times=np.arange(n).astype("datetime64[h]").astype("datetime64[ns]"),
+        columns=[f"c{j}" for j in range(values.shape[1])],
+        n_targets=1,
+        ids=[f"s{i}" for i in range(len(lengths))],
+        offsets=np.cumsum([0, *lengths]),
+        freq="h",
+    )
+
+
+def test_scaler_uses_training_rows_only() -> None:
+    values = np.concatenate([np.arange(10.0), [100.0, -50.0]])[:, None]  # extremes after the training rows
+    scaler = data.fit_scaler(toy_panel(values, [12]), np.array([10]))
+    assert scaler.data_min.tolist() == [[0.0]] and scaler.data_max.tolist() == [[9.0]]
+    scaled = scaler.transform(toy_panel(values, [12]))
+    np.testing.assert_allclose(scaled[:10, 0], np.arange(10) / 9)
+    assert scaled[10, 0] > 1 and scaled[11, 0] < 0  # test rows are not clipped
+
+
+def test_scaler_per_series_and_round_trip() -> None:
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.normal(0, 1, (20, 2)), rng.normal(1000, 50, (30, 2))])
+    panel = toy_panel(values, [20, 30])
+    scaler = data.fit_scaler(panel, np.array([14, 21]))
+    scaled = scaler.transform(panel)
+    for a, n in ((0, 14), (20, 21)):
+        np.testing.assert_allclose(scaled[a : a + n].min(axis=0), 0, atol=1e-12)
+        np.testing.assert_allclose(scaled[a : a + n].max(axis=0), 1, atol=1e-12)
+    # inverse maps target columns back, per series: windows (B, H, T)
+    series = np.array([0, 1])
+    y = np.stack([scaled[0:5, :1], scaled[20:25, :1]])
+    np.testing.assert_allclose(scaler.inverse(y, series, 1), np.stack([values[0:5, :1], values[20:25, :1]]))
+
+
+def test_scaler_constant_column_scale_one() -> None:
+    values = np.full((10, 1), 3.0)
+    scaler = data.fit_scaler(toy_panel(values, [10]), np.array([7]))
+    np.testing.assert_allclose(scaler.transform(toy_panel(values, [10])), 0.0)
+    np.testing.assert_allclose(scaler.inverse(np.zeros((1, 2, 1)), np.array([0]), 1), 3.0)
+
+
+def test_scaler_matches_sklearn() -> None:
+    from sklearn.preprocessing import MinMaxScaler
+
+    values = np.random.default_rng(1).normal(size=(40, 3))
+    ours = data.fit_scaler(toy_panel(values, [40]), np.array([28])).transform(toy_panel(values, [40]))
+    np.testing.assert_allclose(ours, MinMaxScaler().fit(values[:28]).transform(values))
+
+
+# ---------------------------------------------------------------- seasons
+
+
+@pytest.mark.parametrize(
+    ("freq", "season"),
+    [
+        ("h", 24),
+        ("15min", 96),
+        ("30min", 48),
+        ("2h", 12),
+        ("D", 7),
+        ("W-SUN", 52),
+        ("MS", 12),
+        ("ME", 12),
+        ("QS", 4),
+        ("7h", 1),
+        ("YS", 1),
+    ],
+)
+def test_season_length(freq: str, season: int) -> None:
+    assert data.season_length(freq) == season
+
+
+def test_calendar_features_are_bounded_and_periodic() -> None:
+    times = pd.date_range("2024-01-01", periods=48, freq="h").to_numpy()
+    cal = data.calendar_features(times)
+    assert cal.shape == (48, 6) and np.abs(cal).max() <= 1
+    np.testing.assert_allclose(cal[:24, :2], cal[24:, :2], atol=1e-12)  # hour of day repeats daily

@@ -1,0 +1,393 @@
+"""Error paths through the CLI: exit 1 and one `Error:` line naming the file and the column or row,
+never a traceback; and the odd-but-valid inputs that must simply work."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import pickle
+import shutil
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from helpers import DATE_FORMAT, SMALL, Cli, assert_user_error, synthetic_frame, write_csv
+
+
+def base() -> pd.DataFrame:
+    return synthetic_frame(300, columns=("a", "b"))
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    return frame.to_csv(index=False, date_format=DATE_FORMAT)
+
+
+def train(cli: Cli, data: Path, *extra: object):
+    return cli("train", "--data", data, "--out", data.parent / "run", *SMALL, *extra)
+
+
+@pytest.fixture
+def run_copy(trained_run: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(trained_run, tmp_path / "run"))
+
+
+# ---------------------------------------------------------------- files that are not usable CSVs
+
+
+def with_nan(frame: pd.DataFrame) -> pd.DataFrame:
+    frame.loc[[40, 41, 90], "b"] = np.nan
+    return frame
+
+
+def with_text(frame: pd.DataFrame) -> pd.DataFrame:
+    frame["b"] = frame["b"].astype(object)
+    frame.loc[40, "b"] = "n/a?"
+    return frame
+
+
+def with_time(value: str, row: int = 50) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    def change(frame: pd.DataFrame) -> pd.DataFrame:
+        frame["date"] = frame["date"].dt.strftime(DATE_FORMAT)
+        frame.loc[row, "date"] = value
+        return frame
+
+    return change
+
+
+def mixed_zones(frame: pd.DataFrame) -> pd.DataFrame:
+    frame["date"] = [t.strftime(DATE_FORMAT) + ("+02:00" if i >= 100 else "") for i, t in enumerate(frame["date"])]
+    return frame
+
+
+def set_cell(row: int, column: str, value) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    def change(frame: pd.DataFrame) -> pd.DataFrame:
+        frame.loc[row, column] = value
+        return frame
+
+    return change
+
+
+def unsorted(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.iloc[[*range(100), *range(150, 300), *range(100, 150)]]
+
+
+def duplicate_time(frame: pd.DataFrame) -> pd.DataFrame:
+    frame.loc[60, "date"] = frame.loc[59, "date"]
+    return frame
+
+
+def gaps(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(index=range(100, 110))
+
+
+FRAME_CASES = {
+    # name: (change to the frame, extra CLI args, fragments the error line must hold)
+    "time column missing": (lambda f: f.drop(columns="date"), [], ["no time column", "columns: a, b"]),
+    "named time column missing": (lambda f: f, ["--set", "data.date_column=when"], ["'when' not found", "date, a, b"]),
+    "unparseable time": (with_time("not a date"), [], ["time column 'date'", "line 52", "'not a date'"]),
+    "empty time": (with_time(""), [], ["time column 'date'", "line 52"]),
+    "mixed time zones": (mixed_zones, [], ["mixes time zones", "line 102"]),
+    "target missing": (lambda f: f, ["--target", "zz"], ["column 'zz' not found", "columns: date, a, b"]),
+    "feature missing": (lambda f: f, ["--features", "zz"], ["column 'zz' not found", "columns: date, a, b"]),
+    "time column as target": (lambda f: f, ["--target", "date"], ["column 'date'", "is the time or id column"]),
+    "non-numeric value": (with_text, [], ["column 'b'", "non-numeric value at line 42", "'n/a?'"]),
+    "non-numeric target named": (with_text, ["--target", "b"], ["column 'b'", "line 42", "'n/a?'"]),
+    "missing values": (with_nan, [], ["3 missing values", "column 'b'", "line 42", "data.fill"]),
+    "infinite value": (set_cell(40, "b", np.inf), [], ["column 'b'", "infinite value at line 42"]),
+    "unsorted": (unsorted, [], ["not sorted by time", "data.sort"]),
+    "duplicate timestamps": (duplicate_time, [], ["duplicate timestamps", "2024-01-03 11:00:00"]),
+    "irregular gaps": (
+        gaps,
+        ["--set", "data.gaps=error"],
+        ["irregular time steps", "largest gap 0 days 11:00:00", "after 2024-01-05 03:00:00"],
+    ),
+    "too few rows": (lambda f: f.head(25), [], ["train split", "no complete window", "17 rows", "30"]),
+    "split without windows": (lambda f: f, ["--set", "data.split.val=0.01"], ["val split", "no complete window"]),
+    "split larger than the file": (
+        lambda f: f,
+        ["--set", "data.split={train: 200, val: 50, test: 100}"],
+        ["asks for 350 rows", "only 300"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", FRAME_CASES)
+def test_bad_data(cli: Cli, tmp_path: Path, case: str) -> None:
+    change, extra, fragments = FRAME_CASES[case]
+    path = write_csv(tmp_path / "bad.csv", change(base()))
+    line = assert_user_error(train(cli, path, *extra), *fragments)
+    if "--set" not in extra or "data.split" not in " ".join(map(str, extra)):
+        assert "bad.csv" in line  # the file is named
+    assert not (tmp_path / "run").exists()  # nothing written for a run that never started
+
+
+RAW_CASES = {
+    "empty file": (b"", ["empty.csv is empty"]),
+    "header only": (b"date,a,b\n", ["has a header but no data rows"]),
+    "binary file": (bytes(range(256)) * 8, ["not a CSV file", "binary"]),
+    "html page": (
+        b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>a, b</body></html>\n",
+        ["HTML", "not a CSV file"],
+    ),
+    "one column": (b"date\n2024-01-01\n2024-01-02\n", ["single column"]),
+    "duplicate column names": (b"date,a,a\n2024-01-01,1,2\n", ["duplicate column names: a"]),
+}
+
+
+@pytest.mark.parametrize("case", RAW_CASES)
+def test_unreadable_files(cli: Cli, tmp_path: Path, case: str) -> None:
+    content, fragments = RAW_CASES[case]
+    path = tmp_path / ("empty.csv" if case == "empty file" else "bad.csv")
+    path.write_bytes(content)
+    line = assert_user_error(train(cli, path), *fragments)
+    assert path.name in line
+
+
+def test_missing_file(cli: Cli, tmp_path: Path) -> None:
+    assert_user_error(train(cli, tmp_path / "nope.csv"), "data file", "nope.csv", "not found")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--horizon", "0"], ["model.horizon must be > 0, got 0"]),
+        (["--lookback", "-3"], ["model.lookback must be > 0, got -3"]),
+        (["--epochs", "0"], ["train.epochs must be > 0"]),
+        (["--lr", "nan"], ["train.lr must be a finite number"]),
+        (["--seed", str(2**64)], ["train.seed", "64 bits"]),
+        (["--target", "a", "--target", "a"], ["data.target names 'a' more than once"]),
+        (["--target", "a", "--features", "a"], ["both data.target and data.features"]),
+        (["--set", "data.split.train=0.9"], ["fractions sum to 1.2"]),
+        (["--set", "model.hiden_size=3"], ["unknown key 'model.hiden_size'", "hidden_size"]),
+        (["--set", "model.cell=rnn"], ["model.cell must be one of gru, lstm, gru_explicit", "'rnn'"]),
+        (["--set", "train.epochs=abc"], ["train.epochs must be an integer, got 'abc'"]),
+        (["--set", "train.epochs"], ["--set 'train.epochs' needs the form section.key=value"]),
+        (["--set", "data.fill=zero"], ["data.fill must be one of none, ffill, interpolate"]),
+        (["--device", "tpu"], ["train.device must be one of"]),
+    ],
+)
+def test_bad_settings(cli: Cli, multi_csv: Path, args: list[str], fragments: list[str]) -> None:
+    assert_user_error(train(cli, multi_csv, *args), *fragments)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ("- data\n- model\n", ["must be a mapping of sections", "got a list"]),
+        ("", ["is empty"]),
+        ("model:\n  lookback: ten\n", ["model.lookback must be an integer, got 'ten'"]),
+        ("modle:\n  lookback: 3\n", ["unknown section 'modle'"]),
+        ("data: [unclosed\n", ["not valid YAML"]),
+    ],
+)
+def test_bad_config_files(cli: Cli, tmp_path: Path, text: str, fragments: list[str]) -> None:
+    path = tmp_path / "cfg.yaml"
+    path.write_text(text)
+    line = assert_user_error(cli("train", path), *fragments)
+    assert "cfg.yaml" in line
+
+
+def test_data_file_given_as_config(cli: Cli, multi_csv: Path) -> None:
+    assert_user_error(cli("train", multi_csv), "looks like a data file", f"--data {multi_csv}")
+
+
+def test_out_is_a_file(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("keep")
+    assert_user_error(cli("train", "--data", multi_csv, "--out", tmp_path / "afile", *SMALL), "afile", "is a file")
+    assert (tmp_path / "afile").read_text() == "keep"
+
+
+# ---------------------------------------------------------------- odd inputs that must work
+
+
+def works(cli: Cli, path: Path, *extra: object) -> Path:
+    result = train(cli, path, *extra)
+    assert result.exit_code == 0, result.output
+    assert "Error" not in result.output
+    return path.parent / "run"
+
+
+@pytest.mark.parametrize(
+    ("name", "transform"),
+    [
+        ("utf-8 BOM", lambda text: "\ufeff" + text),
+        ("semicolons", lambda text: text.replace(",", ";")),
+        ("tabs", lambda text: text.replace(",", "\t")),
+        ("windows line ends", lambda text: text.replace("\n", "\r\n")),
+    ],
+)
+def test_dialects_work(cli: Cli, tmp_path: Path, name: str, transform: Callable[[str], str]) -> None:
+    path = tmp_path / "data.csv"
+    path.write_bytes(transform(csv_text(base())).encode())
+    run = works(cli, path, "--target", "a", "--set", "data.date_column=date")
+    assert torch.load(run / "model.pt", weights_only=True)["columns"] == ["a"]
+
+
+@pytest.mark.parametrize("fill", ["ffill", "interpolate"])
+def test_missing_values_filled(cli: Cli, tmp_path: Path, fill: str) -> None:
+    run = works(cli, write_csv(tmp_path / "nan.csv", with_nan(base())), "--set", f"data.fill={fill}")
+    cli.ok("predict", run, "--backtest")
+    assert np.isfinite(pd.read_csv(run / "predictions.csv")[["y_pred", "y_true"]].to_numpy()).all()
+
+
+def test_constant_series_trains(cli: Cli, tmp_path: Path) -> None:
+    run = works(cli, write_csv(tmp_path / "const.csv", set_cell(slice(None), "b", 3.0)(base())))
+    cli.ok("predict", run)
+    # every input is 3 (0 after subtracting the last value): two epochs leave only a small bias
+    np.testing.assert_allclose(pd.read_csv(run / "forecast.csv")["y_pred"], 3.0, atol=0.5)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert all(np.isfinite(m["mae"]) for m in metrics["models"].values())
+
+
+def test_huge_values_work(cli: Cli, tmp_path: Path) -> None:
+    frame = base()
+    frame["b"] *= 1e30
+    run = works(cli, write_csv(tmp_path / "huge.csv", frame))
+    cli.ok("predict", run)
+    pred = pd.read_csv(run / "forecast.csv")["y_pred"]
+    assert np.isfinite(pred).all() and pred.abs().min() > 1e29
+    assert all(np.isfinite(m["mse_z"]) for m in json.loads((run / "metrics.json").read_text())["models"].values())
+
+
+def test_sort_true_fixes_unsorted(cli: Cli, tmp_path: Path) -> None:
+    works(cli, write_csv(tmp_path / "unsorted.csv", unsorted(base())), "--set", "data.sort=true")
+
+
+@pytest.mark.filterwarnings("default:.*irregular time steps:UserWarning")  # the CLI shows it, then goes on
+def test_gaps_warn_by_default(cli: Cli, tmp_path: Path) -> None:
+    before = warnings.showwarning
+    result = train(cli, write_csv(tmp_path / "gaps.csv", gaps(base())))
+    assert result.exit_code == 0, result.output
+    assert warnings.showwarning is before  # the CLI's one-line warnings end with the command
+    warning = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and "largest gap 0 days 11:00:00" in warning[0] and "gaps.csv" in warning[0]
+    assert torch.load(tmp_path / "run" / "model.pt", weights_only=True)["freq"] == "h"
+
+
+def test_daylight_saving_offsets_work(cli: Cli, tmp_path: Path) -> None:
+    frame = base()
+    local = pd.date_range("2024-03-25", periods=len(frame), freq="h", tz="UTC").tz_convert("Europe/Berlin")
+    frame["date"] = [t.isoformat() for t in local]  # +01:00, then +02:00 from March 31st
+    run = works(cli, write_csv(tmp_path / "dst.csv", frame))
+    assert torch.load(run / "model.pt", weights_only=True)["freq"] == "h"
+
+
+# ---------------------------------------------------------------- predict / evaluate with other data
+
+
+@pytest.mark.parametrize("command", [["predict"], ["predict", "--backtest"], ["evaluate"]])
+def test_other_data_with_different_columns(cli: Cli, run_copy: Path, tmp_path: Path, command: list[str]) -> None:
+    other = write_csv(tmp_path / "other.csv", synthetic_frame(columns=("a", "zz")))
+    assert_user_error(cli(*command, run_copy, "--data", other), "other.csv", "'c'", "columns: date, a, zz")
+
+
+@pytest.mark.parametrize("command", [["predict"], ["evaluate"]])
+def test_other_data_with_a_different_frequency(cli: Cli, run_copy: Path, tmp_path: Path, command: list[str]) -> None:
+    other = write_csv(tmp_path / "daily.csv", synthetic_frame(columns=("a", "b", "c"), freq="D"))
+    assert_user_error(cli(*command, run_copy, "--data", other), "daily.csv", "'D'", "'h'")
+
+
+def test_bad_flags_of_predict_and_evaluate(cli: Cli, run_copy: Path) -> None:
+    assert_user_error(cli("predict", run_copy, "--backtest", "--split", "holdout"), "--split", "'holdout'")
+    assert_user_error(cli("predict", run_copy, "--coverage", "1.5"), "--coverage", "1.5")
+    assert_user_error(cli("evaluate", run_copy, "--split", "all"), "--split", "'all'")
+    assert_user_error(cli("predict", run_copy, "--out", run_copy), "is a folder")
+    assert_user_error(cli("plot", run_copy, "--out", run_copy / "model.pt"), "model.pt is a file")
+
+
+# ---------------------------------------------------------------- broken run directories
+
+
+def test_missing_run_directory(cli: Cli, tmp_path: Path) -> None:
+    for command in ("predict", "evaluate", "plot", "info"):
+        assert_user_error(cli(command, tmp_path / "nope"), "run directory", "nope", "not found")
+
+
+def test_run_directory_without_model(cli: Cli, run_copy: Path) -> None:
+    (run_copy / "model.pt").unlink()
+    assert_user_error(cli("predict", run_copy), "model.pt", "not found")
+
+
+def corrupt(path: Path) -> None:
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+
+
+def foreign_tensor(path: Path) -> None:
+    torch.save(torch.zeros(3), path)
+
+
+def future_format(path: Path) -> None:
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["format_version"] = 999
+    torch.save(ckpt, path)
+
+
+def other_config(path: Path) -> None:
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["config"]["model"]["hidden_size"] = 5  # no longer matches the weights
+    torch.save(ckpt, path)
+
+
+@pytest.mark.parametrize(
+    ("damage", "fragments"),
+    [
+        (corrupt, ["not a readable checkpoint", "truncated or corrupt"]),
+        (lambda p: p.write_bytes(b"garbage" * 100), ["not a readable checkpoint"]),
+        (foreign_tensor, ["not a forecast checkpoint"]),
+        (lambda p: torch.save({"weights": torch.ones(2)}, p), ["missing format_version"]),
+        (future_format, ["format 999", "upgrade forecast"]),
+        (other_config, ["does not match its own config"]),
+    ],
+)
+@pytest.mark.parametrize("command", ["predict", "info"])
+def test_damaged_model_file(cli: Cli, run_copy: Path, damage, fragments: list[str], command: str) -> None:
+    damage(run_copy / "model.pt")
+    assert_user_error(cli(command, run_copy), "model.pt", *fragments)
+
+
+class TouchOnLoad:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (self.marker,))
+
+
+class ShellOnLoad:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("evil", [TouchOnLoad, ShellOnLoad])
+@pytest.mark.parametrize("command", ["predict", "evaluate", "plot", "info"])
+def test_malicious_model_file_runs_no_code(cli: Cli, run_copy: Path, tmp_path: Path, evil: type, command: str) -> None:
+    marker = tmp_path / "PWNED"
+    ckpt = torch.load(run_copy / "model.pt", weights_only=True)
+    torch.save({**ckpt, "config": evil(marker)}, run_copy / "model.pt")
+    assert_user_error(cli(command, run_copy), "model.pt", "refused as unsafe")
+    assert not marker.exists()
+
+
+def test_plain_pickle_model_file_runs_no_code(cli: Cli, run_copy: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "PWNED"
+    with open(run_copy / "model.pt", "wb") as f:
+        pickle.dump(ShellOnLoad(marker), f, protocol=4)
+    assert_user_error(cli("info", run_copy), "model.pt")
+    assert not marker.exists()
+
+
+def test_resume_errors(cli: Cli, run_copy: Path, tmp_path: Path) -> None:
+    assert_user_error(cli("train", "--resume", tmp_path / "nope"), "run directory", "nope", "not found")
+    assert_user_error(cli("train", "--resume", tmp_path), "no config.yaml")
+    assert_user_error(cli("train", "--resume", run_copy), "no state.pt to resume from")
+    # flags that would change the saved config are refused, not silently ignored
+    assert_user_error(cli("train", "--resume", run_copy, "--epochs", "50"), "--resume", "drop --epochs")

@@ -1,0 +1,122 @@
+"""model: the GRU-flatten-Linear forecaster, its norms and cells, and the gate-by-gate GRU."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from forecast.config import ModelConfig
+from forecast.model import ExplicitGRU, build_model, count_parameters
+
+
+def small(**kwargs) -> ModelConfig:
+    return ModelConfig(**{"lookback": 12, "horizon": 4, "hidden_size": 8, **kwargs})
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm", "gru_explicit"])
+@pytest.mark.parametrize("norm", ["none", "last", "revin"])
+@pytest.mark.parametrize(("horizon", "n_inputs", "n_targets"), [(1, 1, 1), (4, 3, 1), (7, 3, 2)])
+def test_output_shape(cell: str, norm: str, horizon: int, n_inputs: int, n_targets: int) -> None:
+    torch.manual_seed(0)
+    model = build_model(n_inputs, n_targets, small(cell=cell, norm=norm, horizon=horizon))
+    y = model(torch.randn(5, 12, n_inputs))
+    assert y.shape == (5, horizon, n_targets)
+    assert torch.isfinite(y).all()
+
+
+def test_head_reads_the_whole_flattened_sequence() -> None:
+    model = build_model(3, 2, small())
+    assert isinstance(model.rnn, nn.GRU) and model.rnn.batch_first
+    assert model.head.in_features == 8 * 12 and model.head.out_features == 4 * 2
+    gru = 3 * (8 * 3 + 8 * 8 + 2 * 8)
+    assert count_parameters(model) == gru + (8 * 12 + 1) * 8
+
+
+def test_norm_last_is_shift_equivariant() -> None:
+    # subtracting each window's last value: a level shift of the inputs shifts the forecast
+    torch.manual_seed(0)
+    model = build_model(2, 1, small(norm="last")).eval()
+    x = torch.randn(6, 12, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x + 5.0), model(x) + 5.0, rtol=0, atol=1e-5)
+
+
+def test_norm_revin_is_affine_equivariant() -> None:
+    torch.manual_seed(0)
+    model = build_model(1, 1, small(norm="revin")).eval()
+    x = torch.randn(6, 12, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(model(3.0 * x + 2.0), 3.0 * model(x) + 2.0, rtol=1e-3, atol=1e-3)
+
+
+def test_norm_none_is_not_shift_equivariant() -> None:
+    torch.manual_seed(0)
+    model = build_model(1, 1, small(norm="none")).eval()
+    x = torch.randn(6, 12, 1)
+    with torch.no_grad():
+        assert not torch.allclose(model(x + 5.0), model(x) + 5.0, atol=1e-3)
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_explicit_gru_equals_nn_gru(num_layers: int) -> None:
+    torch.manual_seed(0)
+    reference = nn.GRU(3, 6, num_layers, batch_first=True, dropout=0.3 if num_layers > 1 else 0.0).eval()
+    explicit = ExplicitGRU(3, 6, num_layers, dropout=0.3).eval()
+    explicit.load_state_dict(reference.state_dict())  # same parameter names and layout
+    x = torch.randn(4, 9, 3)
+    with torch.no_grad():
+        out_ref, h_ref = reference(x)
+        out, h = explicit(x)
+    torch.testing.assert_close(out, out_ref, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(h, h_ref, rtol=1e-5, atol=1e-6)
+
+
+def test_explicit_gru_forecaster_loads_a_gru_forecaster() -> None:
+    torch.manual_seed(0)
+    gru = build_model(2, 1, small(cell="gru", num_layers=2)).eval()
+    explicit = build_model(2, 1, small(cell="gru_explicit", num_layers=2)).eval()
+    explicit.load_state_dict(gru.state_dict())
+    x = torch.randn(3, 12, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(explicit(x), gru(x), rtol=1e-5, atol=1e-6)
+
+
+def test_explicit_gru_gradients_match() -> None:
+    torch.manual_seed(1)
+    reference = nn.GRU(2, 4, batch_first=True)
+    explicit = ExplicitGRU(2, 4)
+    explicit.load_state_dict(reference.state_dict())
+    x = torch.randn(3, 5, 2)
+    reference(x)[0].sum().backward()
+    explicit(x)[0].sum().backward()
+    for name, p in reference.named_parameters():
+        torch.testing.assert_close(dict(explicit.named_parameters())[name].grad, p.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_dropout_only_in_training_mode() -> None:
+    torch.manual_seed(0)
+    model = build_model(1, 1, small(dropout=0.5))
+    x = torch.randn(4, 12, 1)
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(x), model(x))
+    model.train()
+    with torch.no_grad():
+        assert not torch.equal(model(x), model(x))
+
+
+def test_model_trains_on_a_batch() -> None:
+    torch.manual_seed(0)
+    model = build_model(1, 1, small())
+    x = torch.sin(torch.linspace(0, 12, 16 * 16)).reshape(16, 16, 1)
+    inputs, targets = x[:, :12], x[:, 12:]
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = None
+    for _ in range(30):
+        loss = nn.functional.mse_loss(model(inputs), targets)
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < first / 2

@@ -1,0 +1,138 @@
+"""Whole runs: determinism, and Ctrl-C / SIGTERM followed by --resume."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from helpers import SMALL, Cli, synthetic_frame, write_csv
+
+# enough epochs that a signal sent after the first one lands mid-training; patience 0 runs them all
+LONG = [
+    "--lookback",
+    "24",
+    "--horizon",
+    "6",
+    "--epochs",
+    "10",
+    "--device",
+    "cpu",
+    "--quiet",
+    "--seed",
+    "3",
+    "--set",
+    "model.hidden_size=8",
+    "--set",
+    "train.patience=0",
+]
+
+
+def test_same_seed_same_predictions(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:
+    outputs = []
+    for name, seed in (("one", "0"), ("two", "0"), ("other", "1")):
+        cli.train(multi_csv, tmp_path / name, "--seed", seed)
+        cli.ok("predict", tmp_path / name, "--backtest")
+        outputs.append((tmp_path / name / "predictions.csv").read_bytes())
+    assert outputs[0] == outputs[1]  # byte for byte
+    assert outputs[0] != outputs[2]  # and the seed matters
+
+
+@pytest.fixture(scope="module")
+def long_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_csv(tmp_path_factory.mktemp("long") / "long.csv", synthetic_frame(800, columns=("a", "b")))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(long_data: Path) -> dict[str, torch.Tensor]:
+    run = long_data.parent / "uninterrupted"
+    Cli().ok("train", "--data", long_data, "--out", run, *LONG)
+    return torch.load(run / "model.pt", weights_only=True)["state_dict"]
+
+
+def default_sigint() -> None:
+    """In the child: take Ctrl-C even when the tests run where SIGINT is ignored (a background job)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def interrupt_training(data: Path, run: Path, signum: int) -> subprocess.CompletedProcess:
+    """Start `python -m forecast train` and send `signum` once the first epoch's state.pt exists."""
+    cmd = [sys.executable, "-m", "forecast", "train", "--data", str(data), "--out", str(run), *LONG]
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=run.parent,
+        preexec_fn=default_sigint if ignored else None,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "state.pt").exists():
+            assert proc.poll() is None, f"training ended before its first epoch:\n{proc.communicate()[1]}"
+            assert time.monotonic() < deadline, "no state.pt after 120 s"
+            time.sleep(0.02)
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupt_then_resume(
+    cli: Cli, long_data: Path, uninterrupted: dict[str, torch.Tensor], tmp_path: Path, signum: int
+) -> None:
+    run = tmp_path / "run"
+    done = interrupt_training(long_data, run, signum)
+    assert done.returncode == 130, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"forecast train --resume {run}" in done.stderr
+
+    # the interrupted run holds the best weights so far, says it is incomplete, and can resume
+    ckpt = torch.load(run / "model.pt", weights_only=True)
+    assert set(ckpt["state_dict"]) == set(uninterrupted)
+    epochs_done = len(pd.read_csv(run / "history.csv"))
+    assert 1 <= epochs_done < 10
+    assert (run / "state.pt").is_file()
+    assert "INCOMPLETE: interrupted" in cli.ok("info", run).stdout.splitlines()[0]
+    assert not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]
+
+    resumed = cli.ok("train", "--resume", run, "--quiet")
+    assert f"run directory: {run}" in resumed.stdout
+    assert "(complete)" in cli.ok("info", run).stdout.splitlines()[0]
+    assert not (run / "state.pt").exists()
+    assert pd.read_csv(run / "history.csv")["epoch"].tolist() == list(range(1, 11))
+
+    # with a fixed seed, interrupting and resuming changes nothing: the same final weights
+    final = torch.load(run / "model.pt", weights_only=True)["state_dict"]
+    for name, tensor in uninterrupted.items():
+        assert torch.equal(final[name], tensor), name
+
+
+def test_resume_of_a_run_that_completed(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:
+    cli.train(multi_csv, tmp_path / "run")
+    result = cli("train", "--resume", tmp_path / "run")
+    assert result.exit_code == 1 and "no state.pt to resume from" in result.stderr
+
+
+def test_train_leaves_signal_handlers_as_it_found_them(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    cli.train(multi_csv, tmp_path / "run")
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_small_settings_are_small(trained_run: Path) -> None:
+    # the suite's speed rests on these: a regression here makes every CLI test slow
+    cfg = torch.load(trained_run / "model.pt", weights_only=True)["config"]
+    assert SMALL[SMALL.index("--epochs") + 1] == "2" and cfg["train"]["epochs"] == 2
+    assert cfg["model"]["hidden_size"] == 8
