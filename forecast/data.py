@@ -167,6 +167,12 @@ def _to_datetime(col: pd.Series, name: str, path: str) -> pd.Series:
     raw = col.astype(str).str.strip()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        try:  # the common case, vectorized: ISO 8601 times in one zone
+            fast = pd.to_datetime(raw, format="ISO8601")
+            if pd.api.types.is_datetime64_any_dtype(fast):
+                return fast
+        except (ValueError, TypeError):
+            pass  # the slower row-by-row parse below finds and names what is wrong
         try:
             times = pd.to_datetime(raw, errors="coerce", format="mixed")
             mixed = times.dtype == object  # pandas < 3 returns objects for mixed offsets
