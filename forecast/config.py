@@ -38,7 +38,7 @@ class ModelConfig:
     horizon: int = 24  # steps H forecast at once
     hidden_size: int = 64  # recurrent state size D
     num_layers: int = 1  # stacked recurrent layers
-    dropout: float = 0.0  # between recurrent layers and before the head
+    dropout: float = 0.2  # between recurrent layers and before the head
     cell: str = "gru"  # gru | lstm | gru_explicit (gate-by-gate GRU, for reading)
     norm: str = "last"  # per-window normalization: none | last (subtract last value) | revin
     segment: int = 1  # steps per recurrent input: the GRU reads lookback/segment segments (SegRNN-style)

@@ -116,19 +116,23 @@ def drop_short_series(panel: data.Panel, cfg: Config, log: Log) -> data.Panel:
         return panel
     borders = data.split_borders(panel.lengths(), cfg.data.split)
     keep = borders[:, 0] >= cfg.model.lookback + cfg.model.horizon
-    if keep.all():
-        return panel
-    short = [panel.ids[i] for i in np.flatnonzero(~keep)]
-    log(f"warning: skipping {len(short)} series too short for one training window: "
-        f"{', '.join(short[:10])}{' ...' if len(short) > 10 else ''}")
     if not keep.any():
         raise ForecastError("no series is long enough for one training window (lookback + horizon rows)")
+    return select_series(panel, keep, "too short for one training window", log)
+
+
+def select_series(panel: data.Panel, keep: np.ndarray, why: str, log: Log) -> data.Panel:
+    """The panel without the series where `keep` is False, named in a warning."""
+    if keep.all():
+        return panel
+    skipped = [panel.ids[i] for i in np.flatnonzero(~keep)]
+    more = " ..." if len(skipped) > 10 else ""
+    log(f"warning: skipping {len(skipped)} series {why}: {', '.join(skipped[:10])}{more}")
     rows = np.repeat(keep, panel.lengths())
-    lengths = panel.lengths()[keep]
     return data.Panel(
         values=panel.values[rows], times=panel.times[rows], columns=panel.columns,
         n_targets=panel.n_targets, ids=[i for i, k in zip(panel.ids, keep, strict=True) if k],
-        offsets=np.append(0, np.cumsum(lengths)).astype(np.int64), freq=panel.freq,
+        offsets=np.append(0, np.cumsum(panel.lengths()[keep])).astype(np.int64), freq=panel.freq,
     )
 
 
@@ -369,6 +373,11 @@ def run_data(run: Run, source: str | pd.DataFrame | None, log: Log = _stderr) ->
         )
     if pd.tseries.frequencies.to_offset(panel.freq) != pd.tseries.frequencies.to_offset(run.ckpt["freq"]):
         raise ForecastError(f"{path} has frequency {panel.freq!r} but the model was trained on {run.ckpt['freq']!r}")
+    known = set(run.ckpt["ids"])
+    keep = np.array([sid in known for sid in panel.ids])
+    if not keep.any():
+        raise ForecastError(f"{path} has none of the series the model was trained on")
+    panel = select_series(panel, keep, "the model was not trained on", log)
     return prepare(cfg, panel, run.scaler_for(panel.ids))
 
 

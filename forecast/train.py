@@ -165,6 +165,8 @@ def fit(
             seen = 0
             for idx in tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=quiet, unit="batch", delay=3,
                             mininterval=0.5, dynamic_ncols=True):
+                if len(idx) < world_size:  # a last batch too small to give every process a window
+                    continue
                 starts = train_starts[idx[rank::world_size]]
                 x, y = windows.inputs(starts), windows.targets(starts)  # (B, L, F), (B, H, T)
                 with autocast(device, cfg.precision):

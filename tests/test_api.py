@@ -1,0 +1,161 @@
+"""The Python API: forecast.fit / forecast.load / Run.forecast, backtest, evaluate, and lazy imports."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from helpers import HORIZON, LOOKBACK, Cli, synthetic_frame
+
+import forecast
+from forecast.errors import ForecastError
+
+FORECAST_COLUMNS = ["target", "origin", "timestamp", "step", "y_pred"]
+BACKTEST_COLUMNS = [*FORECAST_COLUMNS, "y_true"]
+LAST = pd.Timestamp("2024-01-13 11:00:00")  # row 300 of the synthetic hourly data
+
+
+def small_config(path: Path) -> forecast.Config:
+    """The helpers' SMALL settings as a Config."""
+    cfg = forecast.Config()
+    cfg.data.path, cfg.data.target = str(path), ["c"]
+    cfg.model.lookback, cfg.model.horizon, cfg.model.hidden_size = LOOKBACK, HORIZON, 8
+    cfg.train.epochs, cfg.train.device = 2, "cpu"
+    return cfg
+
+
+@pytest.fixture
+def run_copy(trained_run: Path, tmp_path: Path) -> Path:
+    """A private copy of the shared run (evaluate writes metrics.json into it)."""
+    return Path(shutil.copytree(trained_run, tmp_path / "run"))
+
+
+def same_weights(a: Path, b: Path) -> bool:
+    sa = torch.load(a / "model.pt", weights_only=True)["state_dict"]
+    sb = torch.load(b / "model.pt", weights_only=True)["state_dict"]
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_fit_with_a_config_and_with_a_dict(multi_csv: Path, tmp_path: Path) -> None:
+    run = forecast.fit(small_config(multi_csv), out=str(tmp_path / "a"))
+    assert isinstance(run, forecast.Run)
+    assert run.path == tmp_path / "a" and (run.path / "model.pt").is_file() and (run.path / "metrics.json").is_file()
+    assert run.columns == ["c"] and run.cfg.model.lookback == LOOKBACK and not run.model.training
+
+    raw = small_config(multi_csv).to_dict()
+    assert isinstance(raw, dict)
+    from_dict = forecast.fit(raw, out=str(tmp_path / "b"))
+    assert isinstance(from_dict, forecast.Run) and from_dict.cfg == run.cfg
+    assert same_weights(run.path, from_dict.path)  # the same config and seed: the same model
+
+    with pytest.raises(ForecastError, match="already exists"):
+        forecast.fit(raw, out=str(tmp_path / "b"))  # never overwrites silently
+
+
+def test_fit_rejects_bad_configs(multi_csv: Path, tmp_path: Path) -> None:
+    with pytest.raises(ForecastError, match="model.hidden_sise"):
+        forecast.fit({"model": {"hidden_sise": 8}}, out=str(tmp_path / "x"))
+    cfg = small_config(multi_csv)
+    cfg.model.segment = 5
+    with pytest.raises(ForecastError, match="model.segment"):
+        forecast.fit(cfg, out=str(tmp_path / "y"))
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_load(trained_run: Path) -> None:
+    run = forecast.load(trained_run)
+    assert isinstance(run, forecast.Run) and run.path == trained_run
+    assert run.cfg.model.hidden_size == 8 and run.n_targets == 1 and run.device == torch.device("cpu")
+    with pytest.raises(ForecastError, match="not found"):
+        forecast.load(trained_run.parent / "nowhere")
+
+
+def test_forecast_a_dataframe(trained_run: Path, tmp_path: Path) -> None:
+    run = forecast.load(trained_run)
+    frame = run.forecast(synthetic_frame(columns=("a", "b", "c")))
+    assert list(frame.columns) == FORECAST_COLUMNS and len(frame) == HORIZON
+    assert (frame["target"] == "c").all() and frame["step"].tolist() == list(range(1, HORIZON + 1))
+    assert (frame["origin"] == LAST).all()
+    assert list(frame["timestamp"]) == list(pd.date_range(LAST, periods=HORIZON + 1, freq="h")[1:])
+    assert np.isfinite(frame["y_pred"]).all()
+    # the same numbers as `forecast predict`
+    Cli().ok("predict", trained_run, "--out", tmp_path / "f.csv")
+    np.testing.assert_allclose(frame["y_pred"], pd.read_csv(tmp_path / "f.csv")["y_pred"], rtol=1e-9)
+    # a longer frame forecasts after its own last row
+    longer = run.forecast(synthetic_frame(n=320, columns=("a", "b", "c")))
+    assert (longer["origin"] == LAST + pd.Timedelta(hours=20)).all()
+
+
+def test_backtest_equals_predict_backtest(trained_run: Path, tmp_path: Path) -> None:
+    run = forecast.load(trained_run)
+    frame = run.backtest(split="test")
+    Cli().ok("predict", trained_run, "--backtest", "--out", tmp_path / "p.csv")
+    written = pd.read_csv(tmp_path / "p.csv", parse_dates=["origin", "timestamp"])
+    assert list(frame.columns) == list(written.columns) == BACKTEST_COLUMNS
+    assert len(frame) == len(written) == (60 - HORIZON + 1) * HORIZON
+    for col in ("target", "origin", "timestamp", "step"):
+        assert frame[col].tolist() == written[col].tolist(), col
+    np.testing.assert_allclose(frame["y_pred"], written["y_pred"], atol=1e-6, rtol=0)
+    np.testing.assert_allclose(frame["y_true"], written["y_true"], atol=1e-6, rtol=0)
+
+
+def test_evaluate_returns_the_model_and_baselines(run_copy: Path) -> None:
+    result = forecast.load(run_copy).evaluate()
+    assert set(result["models"]) == {"model", "repeat_last", "seasonal_naive", "linear"}
+    assert result["split"] == "test" and result["windows"] == 60 - HORIZON + 1 and result["targets"] == ["c"]
+    for scores in result["models"].values():
+        assert scores["mse_z"] >= 0 and np.isfinite(scores["mae"])
+    val = forecast.load(run_copy).evaluate(split="val")
+    assert val["windows"] == 30 - HORIZON + 1
+
+
+@pytest.mark.parametrize("call", ["forecast", "backtest", "evaluate"])
+def test_dataframe_missing_a_column(trained_run: Path, call: str) -> None:
+    run = forecast.load(trained_run)
+    frame = synthetic_frame(columns=("a", "b"))  # no `c`, the target
+    with pytest.raises(ForecastError, match="'c'"):
+        getattr(run, call)(frame)
+
+
+def test_dataframe_missing_a_feature(multi_csv: Path, tmp_path: Path) -> None:
+    cfg = small_config(multi_csv)
+    cfg.data.features = ["a"]
+    cfg.train.epochs = 1
+    run = forecast.fit(cfg, out=str(tmp_path / "run"))
+    with pytest.raises(ForecastError, match="'a'"):
+        run.forecast(synthetic_frame(columns=("b", "c")))
+
+
+def python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+
+def test_import_forecast_does_not_import_torch() -> None:
+    result = python("import forecast, sys; assert 'torch' not in sys.modules, 'torch'; print(forecast.__version__)")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == forecast.__version__
+    # the API itself is there, loaded on first use
+    result = python("import forecast, sys; forecast.Config; assert 'torch' in sys.modules")
+    assert result.returncode == 0, result.stderr
+
+
+def test_cli_module_does_not_import_torch() -> None:
+    result = python("from forecast import cli; import sys; assert 'torch' not in sys.modules")
+    assert result.returncode == 0, result.stderr
+
+
+def test_help_does_not_import_torch() -> None:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "forecast", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "train" in result.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    assert "typer" in imported  # the report is there...
+    assert not {m for m in imported if m.split(".")[0] in ("torch", "pandas", "matplotlib", "sklearn")}

@@ -1,0 +1,459 @@
+"""Model and data options end to end: segments, channel independence, calendar inputs, many series,
+conformal intervals, Parquet input, and the parameter counts of `forecast info`."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from helpers import HORIZON, LOOKBACK, SMALL, Cli, assert_user_error, long_frame, synthetic_frame, write_csv
+from torch import nn
+
+from forecast import config, data, pipeline
+from forecast.config import ModelConfig
+from forecast.errors import ForecastError
+from forecast.model import build_model, count_parameters
+from forecast.windows import PARTS, series_of, window_starts
+
+
+def small(**kwargs) -> ModelConfig:
+    return ModelConfig(**{"lookback": LOOKBACK, "horizon": HORIZON, "hidden_size": 8, **kwargs})
+
+
+def read_times(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, parse_dates=["origin", "timestamp"])
+
+
+def next_steps(last: pd.Timestamp, freq: str = "h", n: int = HORIZON) -> list[pd.Timestamp]:
+    return list(pd.date_range(last, periods=n + 1, freq=freq)[1:])
+
+
+# ---------------------------------------------------------------- model.segment
+
+
+def test_segment_shapes() -> None:
+    # lookback 24 read as 4 segments of 6 rows: the GRU takes 4 steps of 6 * F inputs each
+    torch.manual_seed(0)
+    model = build_model(3, 2, small(segment=6)).eval()
+    assert model.rnn.input_size == 6 * 3
+    assert model.head.in_features == 8 * (LOOKBACK // 6)
+    y = model(torch.randn(5, LOOKBACK, 3))
+    assert y.shape == (5, HORIZON, 2) and torch.isfinite(y).all()
+
+
+def test_segment_groups_consecutive_rows() -> None:
+    # segment 6 of a 24-row window equals a segment-1 GRU fed the (4, 6*F) reshaped window
+    torch.manual_seed(0)
+    seg = build_model(2, 1, small(segment=6, norm="none")).eval()
+    plain = build_model(12, 1, small(lookback=4, norm="none")).eval()
+    plain.load_state_dict(seg.state_dict())
+    x = torch.randn(3, LOOKBACK, 2)
+    torch.testing.assert_close(seg(x), plain(x.reshape(3, 4, 12)))
+
+
+@pytest.mark.parametrize(("lookback", "segment"), [(25, 6), (24, 5), (6, 24)])
+def test_segment_must_divide_lookback(lookback: int, segment: int) -> None:
+    cfg = config.Config()
+    cfg.model.lookback, cfg.model.segment = lookback, segment
+    with pytest.raises(ForecastError) as e:
+        config.check(cfg)
+    for fragment in ("model.lookback", "model.segment", str(lookback), str(segment)):
+        assert fragment in str(e.value)
+
+
+def test_segment_error_from_the_command_line(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:
+    result = cli("train", "--data", multi_csv, "--out", tmp_path / "run", *SMALL, "--set", "model.segment=5")
+    assert_user_error(result, "model.lookback (24)", "model.segment (5)")
+    assert not (tmp_path / "run").exists()
+
+
+# ---------------------------------------------------------------- model.channels
+
+
+@pytest.mark.parametrize("norm", ["none", "last", "revin"])
+@pytest.mark.parametrize(("n_inputs", "n_targets"), [(2, 2), (3, 3), (4, 2)])
+def test_independent_channels_shape(norm: str, n_inputs: int, n_targets: int) -> None:
+    torch.manual_seed(0)
+    model = build_model(n_inputs, n_targets, small(channels="independent", norm=norm)).eval()
+    # each target is its own sequence of (its value, the features); one head output per step
+    assert model.rnn.input_size == 1 + n_inputs - n_targets
+    assert model.head.out_features == HORIZON
+    y = model(torch.randn(4, LOOKBACK, n_inputs))
+    assert y.shape == (4, HORIZON, n_targets) and torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("n_targets", [2, 3])
+def test_independent_channels_permute_with_the_targets(n_targets: int) -> None:
+    # shared weights per channel: permuting the target columns permutes the forecasts identically
+    torch.manual_seed(0)
+    model = build_model(n_targets, n_targets, small(channels="independent", norm="none")).eval()
+    x = torch.randn(5, LOOKBACK, n_targets)
+    perm = torch.roll(torch.arange(n_targets), 1)
+    torch.testing.assert_close(model(x[:, :, perm]), model(x)[:, :, perm])
+    # and each channel's forecast depends on that channel alone
+    changed = x.clone()
+    changed[:, :, 0] += 1.0
+    torch.testing.assert_close(model(changed)[:, :, 1:], model(x)[:, :, 1:])
+
+
+def test_joint_channels_do_not_permute() -> None:
+    # the check above can fail: one GRU over all columns mixes them
+    torch.manual_seed(0)
+    model = build_model(3, 3, small(channels="joint", norm="none")).eval()
+    x = torch.randn(5, LOOKBACK, 3)
+    perm = torch.tensor([2, 0, 1])
+    assert not torch.allclose(model(x[:, :, perm]), model(x)[:, :, perm], atol=1e-4)
+
+
+def test_segment_and_independent_channels_train_and_predict(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    cli.train(
+        multi_csv,
+        run,
+        "--target",
+        "a",
+        "--target",
+        "b",
+        "--features",
+        "c",
+        "--set",
+        "model.segment=6",
+        "--set",
+        "model.channels=independent",
+    )
+    ckpt = torch.load(run / "model.pt", weights_only=True)
+    assert ckpt["config"]["model"]["segment"] == 6 and ckpt["config"]["model"]["channels"] == "independent"
+    loaded = pipeline.load_run(run)
+    assert loaded.model.independent and loaded.model.rnn.input_size == 6 * 2  # (own value, c) x 6 rows
+    cli.ok("predict", run)
+    future = read_times(run / "forecast.csv")
+    assert len(future) == 2 * HORIZON and sorted(future["target"].unique()) == ["a", "b"]
+    assert np.isfinite(future["y_pred"]).all()
+
+
+# ---------------------------------------------------------------- data.calendar
+
+
+@pytest.fixture(scope="module")
+def calendar_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("calendar")
+    csv = write_csv(base / "multi.csv", synthetic_frame(columns=("a", "b", "c")))
+    Cli().train(csv, base / "run", "--set", "data.calendar=true")
+    return base / "run"
+
+
+def test_calendar_forecast(cli: Cli, calendar_run: Path, tmp_path: Path) -> None:
+    run = pipeline.load_run(calendar_run)
+    assert run.model.n_future == len(data.CALENDAR_COLUMNS)
+    assert run.model.head.in_features == 8 * LOOKBACK + HORIZON * len(data.CALENDAR_COLUMNS)
+    out = tmp_path / "forecast.csv"
+    result = cli.ok("predict", calendar_run, "--out", out)
+    assert result.stdout.strip() == f"wrote {HORIZON} rows to {out}"
+    frame = read_times(out)
+    last = pd.Timestamp("2024-01-13 11:00:00")
+    assert list(frame.columns) == ["target", "origin", "timestamp", "step", "y_pred"]
+    assert (frame["origin"] == last).all() and frame["timestamp"].tolist() == next_steps(last)
+    assert np.isfinite(frame["y_pred"]).all()
+    cli.ok("predict", calendar_run, "--backtest", "--out", tmp_path / "bt.csv")
+    backtest = pd.read_csv(tmp_path / "bt.csv")
+    assert len(backtest) == (60 - HORIZON + 1) * HORIZON and np.isfinite(backtest["y_pred"]).all()
+
+
+def test_calendar_forecast_depends_on_the_future_timestamps(calendar_run: Path) -> None:
+    run = pipeline.load_run(calendar_run)
+    prep = pipeline.run_data(run, None)
+    x = torch.from_numpy(prep.scaled[-LOOKBACK:][None])  # the last window, calendar columns included
+    last = pd.Timestamp(prep.panel.times[-1])
+
+    def future(times: list[pd.Timestamp]) -> torch.Tensor:
+        return torch.from_numpy(data.calendar_features(np.array(times, dtype="datetime64[ns]"))).float()[None]
+
+    with torch.inference_mode():
+        real = run.model(x, future(next_steps(last)))
+        other = run.model(x, future(next_steps(last + pd.Timedelta(hours=7))))
+    assert not torch.allclose(real, other, atol=1e-6)
+    # forecast() feeds the calendar of the steps it forecasts
+    frame = run.forecast()
+    expected = prep.scaler.inverse(real.numpy(), np.array([0]), 1).reshape(-1)
+    np.testing.assert_allclose(frame["y_pred"], expected, rtol=1e-5)
+
+
+# ---------------------------------------------------------------- many series (data.id_column)
+
+
+def long_with_short_series() -> pd.DataFrame:
+    """The three series of long_frame plus `tiny`: 20 rows, too short for one training window."""
+    tiny = synthetic_frame(20, columns=("y", "x"), start="2024-03-01", seed=9)
+    tiny.insert(0, "id", "tiny")
+    return pd.concat([long_frame(), tiny], ignore_index=True)
+
+
+LONG_ARGS = ("--set", "data.id_column=id", "--target", "y", "--features", "x")
+# rows per series, and test windows: 20% of the rows (after 70/10 floors) minus horizon plus one
+LENGTHS = {"s1": 300, "s2": 260, "s3": 240}
+TEST_WINDOWS = {"s1": 60 - HORIZON + 1, "s2": 52 - HORIZON + 1, "s3": 48 - HORIZON + 1}
+
+
+@pytest.fixture(scope="module")
+def long_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("long")
+    csv = write_csv(base / "long.csv", long_frame())
+    Cli().train(csv, base / "run", *LONG_ARGS)
+    return base / "run"
+
+
+def test_short_series_skipped_with_a_warning(cli: Cli, tmp_path: Path) -> None:
+    csv = write_csv(tmp_path / "long4.csv", long_with_short_series())
+    result = cli.train(csv, tmp_path / "run", *LONG_ARGS)
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "tiny" in warnings[0] and "s1" not in warnings[0]
+    assert "run directory:" in result.stdout
+    ckpt = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
+    assert ckpt["ids"] == ["s1", "s2", "s3"]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert set(metrics["series"]) == {"s1", "s2", "s3"}
+
+
+def test_commands_after_a_skipped_series(cli: Cli, tmp_path: Path) -> None:
+    csv = write_csv(tmp_path / "long4.csv", long_with_short_series())
+    run = tmp_path / "run"
+    cli.train(csv, run, *LONG_ARGS)
+    cli.ok("predict", run, "--backtest")
+    assert set(pd.read_csv(run / "predictions.csv")["series"]) == {"s1", "s2", "s3"}
+    cli.ok("evaluate", run)
+    cli.ok("plot", run, "--series", "s1")
+
+
+def test_windows_never_cross_series(tmp_path: Path) -> None:
+    csv = write_csv(tmp_path / "long4.csv", long_with_short_series())
+    cfg = config.Config()
+    cfg.data.path, cfg.data.id_column, cfg.data.target, cfg.data.features = str(csv), "id", ["y"], ["x"]
+    cfg.model.lookback, cfg.model.horizon = LOOKBACK, HORIZON
+    full = data.load_panel(cfg.data)
+    assert full.ids == ["s1", "s2", "s3", "tiny"]
+    kept = pipeline.drop_short_series(full, cfg, lambda msg: None)
+    for panel in (full, kept):
+        borders = data.split_borders(panel.lengths(), cfg.data.split)
+        for part in (*PARTS, "all"):
+            starts = window_starts(panel.offsets, borders, part, LOOKBACK, HORIZON)
+            assert len(starts)
+            first = series_of(starts, panel.offsets)
+            last = series_of(starts + LOOKBACK + HORIZON - 1, panel.offsets)
+            np.testing.assert_array_equal(first, last)  # the first and last row lie in one series
+            assert (starts >= panel.offsets[first]).all()
+            assert (starts + LOOKBACK + HORIZON <= panel.offsets[first + 1]).all()
+            if panel is full:
+                assert panel.ids.index("tiny") not in first  # 20 rows: no window in any part
+    # the kept panel's test windows: each series' own test rows, nothing more
+    borders = data.split_borders(kept.lengths(), cfg.data.split)
+    starts = window_starts(kept.offsets, borders, "test", LOOKBACK, HORIZON)
+    counts = np.bincount(series_of(starts, kept.offsets), minlength=3)
+    assert dict(zip(kept.ids, counts.tolist(), strict=True)) == TEST_WINDOWS
+
+
+def test_long_backtest_per_series(cli: Cli, long_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "predictions.csv"
+    cli.ok("predict", long_run, "--backtest", "--out", out)
+    frame = read_times(out)
+    assert list(frame.columns) == ["series", "target", "origin", "timestamp", "step", "y_pred", "y_true"]
+    source = long_frame()
+    for sid, rows in frame.groupby("series"):
+        times = source[source["id"] == sid]["date"].reset_index(drop=True)
+        test_start = len(times) - (TEST_WINDOWS[sid] + HORIZON - 1)
+        assert len(rows) == TEST_WINDOWS[sid] * HORIZON
+        assert rows["timestamp"].min() == times[test_start] and rows["timestamp"].max() == times.iloc[-1]
+        assert set(rows["timestamp"]) <= set(times) and set(rows["origin"]) <= set(times)
+        assert ((rows["timestamp"] - rows["origin"]) == pd.to_timedelta(rows["step"], unit="h")).all()
+
+
+def test_long_metrics_per_series_and_aggregate(long_run: Path) -> None:
+    metrics = json.loads((long_run / "metrics.json").read_text())
+    assert metrics["windows"] == sum(TEST_WINDOWS.values())
+    assert set(metrics["series"]) == set(LENGTHS)
+    names = {"model", "repeat_last", "seasonal_naive", "linear"}
+    assert set(metrics["models"]) == names
+    for sid, per_model in metrics["series"].items():
+        assert set(per_model) == names, sid
+    # the aggregate is every window and step: the per-series MAE and MSE weighted by window counts
+    weights = np.array([TEST_WINDOWS[sid] for sid in metrics["series"]], dtype=float)
+    for name in names:
+        for key in ("mae", "mse", "mae_z", "mse_z"):
+            per = np.array([metrics["series"][sid][name][key] for sid in metrics["series"]])
+            assert metrics["models"][name][key] == pytest.approx(per @ weights / weights.sum(), rel=1e-9)
+    maes = [metrics["series"][sid]["model"]["mae"] for sid in LENGTHS]
+    assert len(set(maes)) == 3  # really per series
+
+
+def test_long_plot_series(cli: Cli, long_run: Path, tmp_path: Path) -> None:
+    result = cli.ok("plot", long_run, "--series", "s3", "--out", tmp_path / "pngs")
+    assert sorted(p.name for p in (tmp_path / "pngs").iterdir()) == ["backtest.png", "forecast.png", "loss.png"]
+    assert str(tmp_path / "pngs" / "forecast.png") in result.stdout
+    missing = cli("plot", long_run, "--series", "nope", "--out", tmp_path / "other")
+    assert_user_error(missing, "'nope'", "s1")
+    assert not (tmp_path / "other").exists()
+
+
+def test_long_forecast_per_series(cli: Cli, long_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "forecast.csv"
+    result = cli.ok("predict", long_run, "--out", out)
+    assert result.stdout.strip() == f"wrote {3 * HORIZON} rows to {out}"
+    frame = read_times(out)
+    assert list(frame.columns) == ["series", "target", "origin", "timestamp", "step", "y_pred"]
+    assert sorted(frame["series"].unique()) == ["s1", "s2", "s3"]
+    source = long_frame()
+    for sid, rows in frame.groupby("series"):
+        last = source[source["id"] == sid]["date"].max()
+        assert rows["step"].tolist() == list(range(1, HORIZON + 1))
+        assert (rows["origin"] == last).all() and rows["timestamp"].tolist() == next_steps(last)
+    assert np.isfinite(frame["y_pred"]).all()
+
+
+# ---------------------------------------------------------------- intervals (predict.coverage)
+
+
+@pytest.fixture(scope="module")
+def interval_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("intervals")
+    csv = write_csv(base / "multi.csv", synthetic_frame(columns=("a", "b", "c")))
+    Cli().train(csv, base / "run", "--set", "predict.coverage=0.9")
+    return base / "run"
+
+
+@pytest.fixture
+def interval_copy(interval_run: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(interval_run, tmp_path / "run"))
+
+
+def check_intervals(block: dict) -> None:
+    assert block["coverage"] == 0.9
+    assert 0 < block["empirical_coverage"] <= 1
+    assert block["mean_width"] > 0
+
+
+def test_evaluate_reports_intervals(cli: Cli, interval_copy: Path, tmp_path: Path) -> None:
+    check_intervals(json.loads((interval_copy / "metrics.json").read_text())["intervals"])  # from training
+    (interval_copy / "metrics.json").unlink()
+    result = cli.ok("evaluate", interval_copy)
+    assert "intervals: nominal 90%" in result.stdout
+    block = json.loads((interval_copy / "metrics.json").read_text())["intervals"]
+    check_intervals(block)
+    # the same numbers from the backtest's own bands: share of actuals inside, mean width
+    cli.ok("predict", interval_copy, "--backtest", "--out", tmp_path / "bt.csv")
+    bt = pd.read_csv(tmp_path / "bt.csv")
+    inside = ((bt["y_lo"] <= bt["y_true"]) & (bt["y_true"] <= bt["y_hi"])).mean()
+    assert block["empirical_coverage"] == pytest.approx(inside, abs=1.5 / len(bt))
+    assert block["mean_width"] == pytest.approx((bt["y_hi"] - bt["y_lo"]).mean(), rel=1e-6)
+
+
+def test_trained_coverage_is_the_default_for_predict(cli: Cli, interval_copy: Path) -> None:
+    cli.ok("predict", interval_copy)
+    frame = pd.read_csv(interval_copy / "forecast.csv")
+    assert list(frame.columns) == ["target", "origin", "timestamp", "step", "y_pred", "y_lo", "y_hi"]
+
+
+@pytest.mark.parametrize("backtest", [False, True])
+def test_predict_coverage_bands_hold_the_forecast(cli: Cli, trained_run: Path, tmp_path: Path, backtest: bool) -> None:
+    extra = ["--backtest"] if backtest else []
+    out = tmp_path / "p.csv"
+    cli.ok("predict", trained_run, *extra, "--coverage", "0.9", "--out", out)
+    frame = pd.read_csv(out)
+    assert len(frame) == ((60 - HORIZON + 1) * HORIZON if backtest else HORIZON)
+    assert frame[["y_lo", "y_pred", "y_hi"]].notna().all().all()
+    assert ((frame["y_lo"] <= frame["y_pred"]) & (frame["y_pred"] <= frame["y_hi"])).all()
+    assert (frame["y_hi"] > frame["y_lo"]).all()
+
+
+def test_higher_coverage_gives_wider_intervals(cli: Cli, trained_run: Path, tmp_path: Path) -> None:
+    widths = {}
+    for coverage in ("0.5", "0.95"):
+        out = tmp_path / f"{coverage}.csv"
+        cli.ok("predict", trained_run, "--backtest", "--coverage", coverage, "--out", out)
+        frame = pd.read_csv(out)
+        widths[coverage] = (frame["y_hi"] - frame["y_lo"]).to_numpy()
+        np.testing.assert_allclose(frame["y_lo"] + frame["y_hi"], 2 * frame["y_pred"], rtol=1e-9)  # centred
+    assert (widths["0.95"] >= widths["0.5"] - 1e-9).all()
+    assert widths["0.95"].mean() > widths["0.5"].mean()
+
+
+# ---------------------------------------------------------------- Parquet input
+
+
+def test_parquet_trains_and_predicts_like_csv(cli: Cli, trained_run: Path, tmp_path: Path) -> None:
+    pq = tmp_path / "multi.parquet"
+    synthetic_frame(columns=("a", "b", "c")).to_parquet(pq, index=False)  # trained_run's data
+    run = tmp_path / "run"
+    cli.train(pq, run)
+    cli.ok("predict", run)
+    frame = read_times(run / "forecast.csv")
+    last = pd.Timestamp("2024-01-13 11:00:00")
+    assert (frame["target"] == "c").all() and frame["timestamp"].tolist() == next_steps(last)
+    # the same data and seed as the CSV run: the same forecasts and metrics
+    cli.ok("predict", trained_run, "--out", tmp_path / "csv_forecast.csv")
+    np.testing.assert_allclose(frame["y_pred"], pd.read_csv(tmp_path / "csv_forecast.csv")["y_pred"], rtol=1e-6)
+    pq_metrics = json.loads((run / "metrics.json").read_text())["models"]
+    csv_metrics = json.loads((trained_run / "metrics.json").read_text())["models"]
+    assert pq_metrics["model"]["mae"] == pytest.approx(csv_metrics["model"]["mae"], rel=1e-6)
+    # and Parquet as newer data for a CSV-trained run
+    cli.ok("predict", trained_run, "--data", pq, "--out", tmp_path / "from_pq.csv")
+    np.testing.assert_allclose(
+        pd.read_csv(tmp_path / "from_pq.csv")["y_pred"], pd.read_csv(tmp_path / "csv_forecast.csv")["y_pred"], rtol=1e-9
+    )
+
+
+# ---------------------------------------------------------------- forecast info: parameter counts
+
+PARAMS = re.compile(
+    r"parameters: ([\d,]+) \(recurrent ([\d,]+), head ([\d,]+)\); as (\w+): ([\d,]+) \(recurrent ([\d,]+)\)"
+)
+
+
+def parse_parameters(text: str) -> tuple[int, int, int, str, int, int]:
+    match = PARAMS.search(text)
+    assert match, text
+    total, rec, head, other, other_total, other_rec = match.groups()
+    num = lambda s: int(s.replace(",", ""))  # noqa: E731
+    return num(total), num(rec), num(head), other, num(other_total), num(other_rec)
+
+
+def rnn_count(cls: type[nn.Module], n_in: int, hidden: int, layers: int) -> int:
+    return count_parameters(cls(n_in, hidden, layers, batch_first=True))
+
+
+def test_info_parameter_counts_gru(cli: Cli, trained_run: Path) -> None:
+    total, rec, head, other, other_total, other_rec = parse_parameters(cli.ok("info", trained_run).stdout)
+    gru, lstm = rnn_count(nn.GRU, 1, 8, 1), rnn_count(nn.LSTM, 1, 8, 1)
+    assert (rec, head, other, other_rec) == (gru, (8 * LOOKBACK + 1) * HORIZON, "lstm", lstm)
+    assert total == rec + head == count_parameters(pipeline.load_run(trained_run).model)
+    assert other_total == lstm + head and lstm * 3 == gru * 4
+
+
+def test_info_parameter_counts_lstm(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    # LSTMs are slow on CPU: one epoch of one batch is enough to count parameters
+    cli.train(
+        multi_csv,
+        run,
+        "--target",
+        "a",
+        "--features",
+        "b",
+        "--epochs",
+        "1",
+        "--set",
+        "model.cell=lstm",
+        "--set",
+        "train.steps_per_epoch=1",
+    )
+    total, rec, head, other, other_total, other_rec = parse_parameters(cli.ok("info", run).stdout)
+    lstm, gru = rnn_count(nn.LSTM, 2, 8, 1), rnn_count(nn.GRU, 2, 8, 1)
+    assert (rec, other, other_rec) == (lstm, "gru", gru)
+    assert rec * 3 == other_rec * 4  # four gate blocks instead of three: a third more
+    assert head == (8 * LOOKBACK + 1) * HORIZON and other_total == gru + head
+    model = pipeline.load_run(run).model
+    assert isinstance(model.rnn, nn.LSTM) and total == count_parameters(model) == rec + head
