@@ -140,12 +140,17 @@ def test_segment_and_independent_channels_train_and_predict(cli: Cli, multi_csv:
 # ---------------------------------------------------------------- data.calendar
 
 
+def train_multi(tmp_path_factory: pytest.TempPathFactory, name: str, *args: str) -> Path:
+    """A run on a three-column synthetic CSV, trained with extra CLI args."""
+    base = tmp_path_factory.mktemp(name)
+    csv = write_csv(base / "multi.csv", synthetic_frame(columns=("a", "b", "c")))
+    Cli().train(csv, base / "run", *args)
+    return base / "run"
+
+
 @pytest.fixture(scope="module")
 def calendar_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("calendar")
-    csv = write_csv(base / "multi.csv", synthetic_frame(columns=("a", "b", "c")))
-    Cli().train(csv, base / "run", "--set", "data.calendar=true")
-    return base / "run"
+    return train_multi(tmp_path_factory, "calendar", "--set", "data.calendar=true")
 
 
 def test_calendar_forecast(cli: Cli, calendar_run: Path, tmp_path: Path) -> None:
@@ -319,10 +324,7 @@ def test_long_forecast_per_series(cli: Cli, long_run: Path, tmp_path: Path) -> N
 
 @pytest.fixture(scope="module")
 def interval_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("intervals")
-    csv = write_csv(base / "multi.csv", synthetic_frame(columns=("a", "b", "c")))
-    Cli().train(csv, base / "run", "--set", "predict.coverage=0.9")
-    return base / "run"
+    return train_multi(tmp_path_factory, "intervals", "--set", "predict.coverage=0.9")
 
 
 @pytest.fixture
