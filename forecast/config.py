@@ -48,7 +48,7 @@ class ModelConfig:
 @dataclass
 class TrainConfig:
     epochs: int = 20  # upper bound; early stopping may end sooner
-    batch_size: int = 128
+    batch_size: int = 256
     lr: float = 1e-3  # Adam learning rate
     weight_decay: float = 0.0  # Adam (decoupled, AdamW) weight decay
     lr_schedule: str = "cosine"  # none | cosine (decay to 10% over the epochs)

@@ -115,7 +115,10 @@ def cosine_factor(epochs: int) -> Callable[[int], float]:
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, Any]:
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    device = next(model.parameters()).device
+    # the fused kernel updates every parameter in one pass: a few percent per step on CPU and GPU
+    fused = device.type in ("cpu", "cuda")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
     factor = cosine_factor(cfg.epochs) if cfg.lr_schedule == "cosine" else (lambda e: 1.0)
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
