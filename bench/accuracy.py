@@ -48,23 +48,34 @@ def run_cell(setting: str, horizon: int, args: argparse.Namespace) -> dict:
     seconds = time.perf_counter() - t0
     models = summary["metrics"]["models"]
     cell = {
-        "setting": setting, "lookback": lookback, "horizon": horizon,
-        "windows": summary["metrics"]["windows"], "target_mse_z": targets[horizon],
+        "setting": setting,
+        "lookback": lookback,
+        "horizon": horizon,
+        "windows": summary["metrics"]["windows"],
+        "target_mse_z": targets[horizon],
         "mse_z": {name: m["mse_z"] for name, m in models.items()},
         "mae_z": {name: m["mae_z"] for name, m in models.items()},
-        "epochs": len(run.ckpt["history"]["train_loss"]), "best_epoch": run.ckpt["best_epoch"],
-        "train_seconds": round(seconds, 1), "device": run.ckpt["record"]["device"],
+        "epochs": len(run.ckpt["history"]["train_loss"]),
+        "best_epoch": run.ckpt["best_epoch"],
+        "train_seconds": round(seconds, 1),
+        "device": run.ckpt["record"]["device"],
     }
     cell["beats_target"] = cell["mse_z"]["model"] < cell["target_mse_z"]
     cell["beats_linear"] = cell["mse_z"]["model"] < cell["mse_z"]["linear"]
-    print(f"{setting}{horizon}: model {cell['mse_z']['model']:.4f} linear {cell['mse_z']['linear']:.4f} "
-          f"target {cell['target_mse_z']} ({seconds:.0f} s)", file=sys.stderr, flush=True)
+    print(
+        f"{setting}{horizon}: model {cell['mse_z']['model']:.4f} linear {cell['mse_z']['linear']:.4f} "
+        f"target {cell['target_mse_z']} ({seconds:.0f} s)",
+        file=sys.stderr,
+        flush=True,
+    )
     return cell
 
 
 def markdown(cells: list[dict]) -> str:
-    head = ("| setting | L | H | model mse_z | model mae_z | linear | repeat-last | seasonal | target | "
-            "beats target | epochs | train s |")
+    head = (
+        "| setting | L | H | model mse_z | model mae_z | linear | repeat-last | seasonal | target | "
+        "beats target | epochs | train s |"
+    )
     lines = [head, "|" + " --- |" * 12]
     for c in cells:
         z, a = c["mse_z"], c["mae_z"]
@@ -88,7 +99,9 @@ def main() -> None:
     results = [run_cell(c[0], int(c[1:]), args) for c in cells]
     report = {
         "protocol": "ETTh1, train rows 0-8639, val 8640-11519, test 11520-14399, every stride-1 test window",
-        "torch": str(torch.__version__), "threads": torch.get_num_threads(), "quick": args.quick,
+        "torch": str(torch.__version__),
+        "threads": torch.get_num_threads(),
+        "quick": args.quick,
         "cells": results,
     }
     out = Path(args.out)

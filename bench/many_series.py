@@ -38,11 +38,13 @@ def make_csv(path: Path, n_series: int, length: int, seed: int = 0) -> None:
     values = level + trend + season + rng.normal(0, 1, (n_series, length))
     starts = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 365, n_series), unit="D")
     dates = (starts.to_numpy()[:, None] + np.arange(length) * np.timedelta64(1, "D")).reshape(-1)
-    frame = pd.DataFrame({
-        "id": np.repeat([f"s{i:05d}" for i in range(n_series)], length),
-        "date": pd.DatetimeIndex(dates).strftime("%Y-%m-%d"),
-        "sales": values.reshape(-1).round(3),
-    })
+    frame = pd.DataFrame(
+        {
+            "id": np.repeat([f"s{i:05d}" for i in range(n_series)], length),
+            "date": pd.DatetimeIndex(dates).strftime("%Y-%m-%d"),
+            "sales": values.reshape(-1).round(3),
+        }
+    )
     frame.to_csv(path, index=False)
 
 
@@ -74,13 +76,19 @@ def main() -> None:
         epoch_s = run.ckpt["history"]["seconds"][0]
         n_train = len(prep.starts("train", 56, 14))
     report = {
-        "series": args.series, "length": args.length, "rows": args.series * args.length,
-        "train_windows": n_train, "epoch_s": round(epoch_s, 2), "train_windows_per_s": round(n_train / epoch_s),
+        "series": args.series,
+        "length": args.length,
+        "rows": args.series * args.length,
+        "train_windows": n_train,
+        "epoch_s": round(epoch_s, 2),
+        "train_windows_per_s": round(n_train / epoch_s),
         **{k: round(v, 2) for k, v in timings.items()},
         "test_mse_z": summary["metrics"]["models"]["model"]["mse_z"],
         "test_mse_z_linear": summary["metrics"]["models"]["linear"]["mse_z"],
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "device": run.ckpt["record"]["device"], "torch": str(torch.__version__), "threads": torch.get_num_threads(),
+        "device": run.ckpt["record"]["device"],
+        "torch": str(torch.__version__),
+        "threads": torch.get_num_threads(),
     }
     print(json.dumps(report, indent=2))
 

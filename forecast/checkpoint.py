@@ -20,13 +20,34 @@ from forecast.errors import ForecastError
 FORMAT_VERSION = 1
 # key -> type of every entry pipeline.train writes and predict/evaluate/plot/info read
 REQUIRED = {
-    "format_version": int, "config": dict, "state_dict": dict, "scaler": dict, "columns": list,
-    "n_targets": int, "freq": str, "ids": list, "history": dict, "season": int,
-    "train_std": torch.Tensor, "mase_scale": torch.Tensor, "linear": torch.Tensor,
+    "format_version": int,
+    "config": dict,
+    "state_dict": dict,
+    "scaler": dict,
+    "columns": list,
+    "n_targets": int,
+    "freq": str,
+    "ids": list,
+    "history": dict,
+    "season": int,
+    "train_std": torch.Tensor,
+    "mase_scale": torch.Tensor,
+    "linear": torch.Tensor,
 }
 # exceptions torch.load raises on a truncated or corrupt file (found by fuzzing real checkpoints)
-CORRUPT = (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError, IndexError,
-           TypeError, AttributeError, struct.error, MemoryError)
+CORRUPT = (
+    RuntimeError,
+    EOFError,
+    zipfile.BadZipFile,
+    OSError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    struct.error,
+    MemoryError,
+)
 
 
 @contextmanager

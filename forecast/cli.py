@@ -60,8 +60,9 @@ def version_callback(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True,
-                                          help="Show the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version and exit.")
+    ] = False,
 ) -> None:
     """Train GRU forecasters on time series in CSV files, and use them."""
 
@@ -130,9 +131,14 @@ def sigterm_interrupts() -> Iterator[None]:
 
 @app.command()
 def train(
-    config_file: Annotated[Path | None, typer.Argument(
-        metavar="[CONFIG.yaml]", help="YAML config (default: configs/default.yaml when --data is not given).",
-        show_default=False)] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="[CONFIG.yaml]",
+            help="YAML config (default: configs/default.yaml when --data is not given).",
+            show_default=False,
+        ),
+    ] = None,
     data: Annotated[str | None, typer.Option(help="CSV or Parquet file to train on.")] = None,
     target: Annotated[list[str] | None, typer.Option(help="Column to forecast (repeat for several).")] = None,
     features: Annotated[list[str] | None, typer.Option(help="Extra input column (repeat for several).")] = None,
@@ -143,9 +149,12 @@ def train(
     lr: Annotated[float | None, typer.Option(help="Adam learning rate.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
-    set_: Annotated[list[str] | None, typer.Option(
-        "--set", metavar="KEY=VALUE",
-        help="Any config value, e.g. model.hidden_size=32 or data.split.train=8640.")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", metavar="KEY=VALUE", help="Any config value, e.g. model.hidden_size=32 or data.split.train=8640."
+        ),
+    ] = None,
     out: Annotated[str | None, typer.Option(help="Run directory (default: runs/<data>-<time>).")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite --out if it holds an earlier run.")] = False,
     resume: Annotated[Path | None, typer.Option(help="Continue an interrupted run in this directory.")] = None,
@@ -156,20 +165,35 @@ def train(
     def body() -> None:
         from forecast import pipeline
 
-        flags = {"data.target": target, "data.features": features, "model.lookback": lookback,
-                 "model.horizon": horizon, "train.epochs": epochs, "train.batch_size": batch_size,
-                 "train.lr": lr, "train.device": device, "train.seed": seed}
+        flags = {
+            "data.target": target,
+            "data.features": features,
+            "model.lookback": lookback,
+            "model.horizon": horizon,
+            "train.epochs": epochs,
+            "train.batch_size": batch_size,
+            "train.lr": lr,
+            "train.device": device,
+            "train.seed": seed,
+        }
         if resume is not None:
-            given = {"CONFIG.yaml": config_file, "--data": data, "--set": set_, "--out": out, "--force": force,
-                     **{f"--{key.split('.')[1].replace('_', '-')}": value for key, value in flags.items()}}
+            given = {
+                "CONFIG.yaml": config_file,
+                "--data": data,
+                "--set": set_,
+                "--out": out,
+                "--force": force,
+                **{f"--{key.split('.')[1].replace('_', '-')}": value for key, value in flags.items()},
+            }
             cfg = resume_config(resume, given)
         else:
             if out is not None and Path(out).exists() and not Path(out).is_dir():
                 raise ForecastError(f"--out {out} is a file; give a folder for the run directory")
             cfg = build_config(config_file, data, flags, set_ or [])
         with sigterm_interrupts():
-            summary = pipeline.train(cfg, out=out, force=force, resume=str(resume) if resume else None,
-                                     log=err, quiet=quiet)
+            summary = pipeline.train(
+                cfg, out=out, force=force, resume=str(resume) if resume else None, log=err, quiet=quiet
+            )
         run_dir = summary["run_dir"]
         if summary["rank"] > 0:  # under torchrun, rank 0 reports
             return
@@ -187,10 +211,12 @@ def train(
 def predict(
     run_dir: RunDir,
     data: DataOpt = None,
-    out: Annotated[str | None, typer.Option(
-        help="Output CSV (default: RUN_DIR/forecast.csv or predictions.csv).")] = None,
-    backtest: Annotated[bool, typer.Option(
-        help="Rolling stride-1 forecasts with actuals, instead of the future.")] = False,
+    out: Annotated[
+        str | None, typer.Option(help="Output CSV (default: RUN_DIR/forecast.csv or predictions.csv).")
+    ] = None,
+    backtest: Annotated[
+        bool, typer.Option(help="Rolling stride-1 forecasts with actuals, instead of the future.")
+    ] = False,
     split: Annotated[str, typer.Option(help="With --backtest: train, val, test or all.")] = "test",
     coverage: Annotated[float | None, typer.Option(help="Add y_lo/y_hi conformal intervals, e.g. 0.9.")] = None,
 ) -> None:

@@ -86,8 +86,16 @@ CHOICES = {
     "train.device": ("auto", "cpu", "cuda", "mps"),
     "train.precision": ("fp32", "bf16"),
 }
-POSITIVE = ("model.lookback", "model.horizon", "model.hidden_size", "model.num_layers", "model.segment",
-            "train.epochs", "train.batch_size", "train.lr")
+POSITIVE = (
+    "model.lookback",
+    "model.horizon",
+    "model.hidden_size",
+    "model.num_layers",
+    "model.segment",
+    "train.epochs",
+    "train.batch_size",
+    "train.lr",
+)
 NON_NEGATIVE = ("train.weight_decay", "train.grad_clip", "train.patience", "train.steps_per_epoch")
 
 
@@ -134,8 +142,7 @@ def _coerce(key: str, value: Any, typ: Any) -> Any:
 def _coerce_split(key: str, value: Any) -> dict[str, float]:
     if not isinstance(value, dict) or set(value) - {"train", "val", "test"}:
         raise ForecastError(
-            f"{key} must be a mapping with keys train, val, test (fractions or row counts), "
-            f"got {value!r}"
+            f"{key} must be a mapping with keys train, val, test (fractions or row counts), got {value!r}"
         )
     for part, v in value.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
@@ -224,9 +231,7 @@ def set_value(cfg: Config, dotted: str, value: Any, source: str = "config") -> N
     hints = typing.get_type_hints(type(section))
     key = parts[1]
     if key not in hints:
-        raise ForecastError(
-            f"unknown key {dotted!r} in {source} (keys of {parts[0]}: {', '.join(hints)})"
-        )
+        raise ForecastError(f"unknown key {dotted!r} in {source} (keys of {parts[0]}: {', '.join(hints)})")
     if len(parts) == 3 and dotted.startswith("data.split."):
         value = {**cfg.data.split, parts[2]: value}
     elif len(parts) > 2:

@@ -145,9 +145,7 @@ def detect_date_column(df: pd.DataFrame, name: str | None, path: str) -> str:
                 warnings.simplefilter("ignore")
                 if len(sample) and pd.to_datetime(sample, errors="coerce").notna().all():
                     return str(col)
-    raise ForecastError(
-        f"no time column found in {path} (columns: {', '.join(df.columns)}); set data.date_column"
-    )
+    raise ForecastError(f"no time column found in {path} (columns: {', '.join(df.columns)}); set data.date_column")
 
 
 def parse_times(col: pd.Series, name: str, path: str) -> pd.Series:
@@ -267,10 +265,7 @@ def infer_freq(times: pd.DatetimeIndex, gaps: str, path: str, series: str) -> st
     step = pd.Timedelta(int(values[np.argmax(counts)]))
     largest = pd.Timedelta(int(diffs.max()))
     where_gap = times[int(np.argmax(diffs))]
-    msg = (
-        f"{path}{where} has irregular time steps: usually {step}, largest gap {largest} "
-        f"after {where_gap}"
-    )
+    msg = f"{path}{where} has irregular time steps: usually {step}, largest gap {largest} after {where_gap}"
     if gaps == "error":
         raise ForecastError(msg + "; set data.gaps: warn to proceed anyway")
     warnings.warn(msg + "; proceeding as if regular (data.gaps: warn)", stacklevel=2)
@@ -343,8 +338,7 @@ def load_panel(cfg: DataConfig, source: str | Path | pd.DataFrame | None = None)
         if (within < 0).any():
             i = int(np.flatnonzero(within < 0)[0])
             raise ForecastError(
-                f"{path} is not sorted by time within series {ids[i]!r} (line {i + 2}); "
-                "sort it or set data.sort: true"
+                f"{path} is not sorted by time within series {ids[i]!r} (line {i + 2}); sort it or set data.sort: true"
             )
     if order is not None:
         values, ids, times = values[order], ids[order], times.iloc[order].reset_index(drop=True)
@@ -361,8 +355,13 @@ def load_panel(cfg: DataConfig, source: str | Path | pd.DataFrame | None = None)
             freqs.append(infer_freq(pd.DatetimeIndex(times.iloc[a:b]), cfg.gaps, path, str(sid)))
     freq = max(set(freqs), key=freqs.count)
     return Panel(
-        values=values, times=times.to_numpy(dtype="datetime64[ns]"), columns=columns,
-        n_targets=len(targets), ids=[str(u) for u in uniq], offsets=offsets, freq=freq,
+        values=values,
+        times=times.to_numpy(dtype="datetime64[ns]"),
+        columns=columns,
+        n_targets=len(targets),
+        ids=[str(u) for u in uniq],
+        offsets=offsets,
+        freq=freq,
     )
 
 
@@ -380,6 +379,7 @@ def split_borders(lengths: np.ndarray, split: dict[str, float]) -> np.ndarray:
                 f"data.split asks for {int(ends[0, 2])} rows but a series has only {int(lengths[short[0]])}"
             )
         return ends
+
     def rows(fraction: float) -> np.ndarray:  # floor, but 0.29 * 100 = 28.999999999999996 is 29 rows
         return np.floor(np.round(lengths * fraction, 6)).astype(np.int64)
 
@@ -406,8 +406,19 @@ def season_length(freq: str) -> int:
         step = pd.Timedelta(offset)
     except ValueError:  # calendar offsets: months, quarters, years, weeks anchored on a day
         name = offset.rule_code.split("-")[0].upper()
-        return {"M": 12, "MS": 12, "ME": 12, "BM": 12, "BMS": 12, "BME": 12, "Q": 4, "QS": 4,
-                "QE": 4, "BQ": 4, "W": 52}.get(name, 1)
+        return {
+            "M": 12,
+            "MS": 12,
+            "ME": 12,
+            "BM": 12,
+            "BMS": 12,
+            "BME": 12,
+            "Q": 4,
+            "QS": 4,
+            "QE": 4,
+            "BQ": 4,
+            "W": 52,
+        }.get(name, 1)
     day = pd.Timedelta(days=1)
     if step < day and day % step == pd.Timedelta(0):
         return int(day / step)

@@ -61,8 +61,9 @@ class Scores:
         }
 
 
-def train_stats(values: np.ndarray, offsets: np.ndarray, train_end: np.ndarray, n_targets: int,
-                season: int) -> tuple[np.ndarray, np.ndarray]:
+def train_stats(
+    values: np.ndarray, offsets: np.ndarray, train_end: np.ndarray, n_targets: int, season: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Per series: the population std of each target on training rows, and MASE's scale
     (mean absolute seasonal difference on training rows; lag 1 when the series is too short)."""
     stds, scales = [], []

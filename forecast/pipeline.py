@@ -40,8 +40,18 @@ MAX_STAT_WINDOWS = 20_000  # the linear baseline and conformal quantiles use at 
 CHUNK_WINDOWS = 4096  # backtests stream this many windows at a time
 QUANTILE_LEVELS = np.linspace(0, 1, 201)  # stored conformal quantiles of |validation residual|
 BACKTEST_PLOT_ORIGINS = 720  # backtest.png shows the test split's last origins, readable at a glance
-RUN_FILES = ("config.yaml", "model.pt", "state.pt", "history.csv", "metrics.json", "predictions.csv",
-             "forecast.csv", "loss.png", "backtest.png", "forecast.png")
+RUN_FILES = (
+    "config.yaml",
+    "model.pt",
+    "state.pt",
+    "history.csv",
+    "metrics.json",
+    "predictions.csv",
+    "forecast.csv",
+    "loss.png",
+    "backtest.png",
+    "forecast.png",
+)
 
 
 def _stderr(msg: str) -> None:
@@ -130,9 +140,13 @@ def select_series(panel: data.Panel, keep: np.ndarray, why: str, log: Log) -> da
     log(f"warning: skipping {len(skipped)} series {why}: {', '.join(skipped[:10])}{more}")
     rows = np.repeat(keep, panel.lengths())
     return data.Panel(
-        values=panel.values[rows], times=panel.times[rows], columns=panel.columns,
-        n_targets=panel.n_targets, ids=[i for i, k in zip(panel.ids, keep, strict=True) if k],
-        offsets=np.append(0, np.cumsum(panel.lengths()[keep])).astype(np.int64), freq=panel.freq,
+        values=panel.values[rows],
+        times=panel.times[rows],
+        columns=panel.columns,
+        n_targets=panel.n_targets,
+        ids=[i for i, k in zip(panel.ids, keep, strict=True) if k],
+        offsets=np.append(0, np.cumsum(panel.lengths()[keep])).astype(np.int64),
+        freq=panel.freq,
     )
 
 
@@ -163,13 +177,15 @@ def run_record(cfg: Config, device: torch.device, n_rows: int) -> dict[str, Any]
     return {
         "command": " ".join(sys.argv),
         "versions": {
-            "forecast": __version__, "torch": str(torch.__version__), "pandas": pd.__version__,
-            "numpy": np.__version__, "python": platform.python_version(),
+            "forecast": __version__,
+            "torch": str(torch.__version__),
+            "pandas": pd.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
         },
         "device": str(device),
         "seed": cfg.train.seed,
-        "data": {"path": str(Path(cfg.data.path).resolve()), "rows": n_rows,
-                 "sha256": data.file_digest(cfg.data.path)},
+        "data": {"path": str(Path(cfg.data.path).resolve()), "rows": n_rows, "sha256": data.file_digest(cfg.data.path)},
         "started": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "ended": None,
         "status": "running",
@@ -185,8 +201,14 @@ def write_history(run_dir: Path, history: list[dict[str, float]]) -> pd.DataFram
 # ---------------------------------------------------------------- train
 
 
-def train(cfg: Config, out: str | None = None, force: bool = False, resume: str | None = None,
-          log: Log = _stderr, quiet: bool = False) -> dict[str, Any]:
+def train(
+    cfg: Config,
+    out: str | None = None,
+    force: bool = False,
+    resume: str | None = None,
+    log: Log = _stderr,
+    quiet: bool = False,
+) -> dict[str, Any]:
     """Train a model from `cfg` into a new run directory; return a summary for the CLI."""
     config.check(cfg)
     panel = drop_short_series(data.load_panel(cfg.data), cfg, log)
@@ -198,30 +220,43 @@ def train(cfg: Config, out: str | None = None, force: bool = False, resume: str 
         log = quiet_log
     run_dir = Path(share(str(resume or new_run_dir(cfg, out, force))))
     log(f"config:\n{config.to_yaml(cfg).rstrip()}")
-    log(f"data: {cfg.data.path}, {len(panel.values)} rows, {len(panel.ids)} series, frequency {panel.freq}, "
-        f"windows train/val/test {counts['train']}/{counts['val']}/{counts['test']}")
+    log(
+        f"data: {cfg.data.path}, {len(panel.values)} rows, {len(panel.ids)} series, frequency {panel.freq}, "
+        f"windows train/val/test {counts['train']}/{counts['val']}/{counts['test']}"
+    )
 
     seed_everything(cfg.train.seed)
     device = pick_device(cfg.train.device)
     model = build_model(prep.scaled.shape[1], panel.n_targets, cfg.model, n_future(cfg)).to(device)
-    windows = Windows(torch.from_numpy(prep.scaled).to(device), panel.n_targets,
-                      cfg.model.lookback, cfg.model.horizon, n_future(cfg))
-    starts = {p: torch.from_numpy(prep.starts(p, cfg.model.lookback, cfg.model.horizon)).to(device)
-              for p in PARTS}
+    windows = Windows(
+        torch.from_numpy(prep.scaled).to(device), panel.n_targets, cfg.model.lookback, cfg.model.horizon, n_future(cfg)
+    )
+    starts = {p: torch.from_numpy(prep.starts(p, cfg.model.lookback, cfg.model.horizon)).to(device) for p in PARTS}
     if cfg.train.steps_per_epoch:  # capped epochs validate on a fixed random subset of the same size
         budget = cfg.train.steps_per_epoch * cfg.train.batch_size
-        starts["val"] = torch.from_numpy(subsample(prep.starts("val", cfg.model.lookback, cfg.model.horizon),
-                                                   budget)).to(device)
-    log(f"model: {cfg.model.cell}, {count_parameters(model):,} parameters, on {device}"
-        f"{f' x {world_size} processes' if world_size > 1 else ''}; run directory {run_dir}")
+        starts["val"] = torch.from_numpy(
+            subsample(prep.starts("val", cfg.model.lookback, cfg.model.horizon), budget)
+        ).to(device)
+    log(
+        f"model: {cfg.model.cell}, {count_parameters(model):,} parameters, on {device}"
+        f"{f' x {world_size} processes' if world_size > 1 else ''}; run directory {run_dir}"
+    )
 
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         checkpoint.write_text(run_dir / "config.yaml", config.to_yaml(cfg))
     record = run_record(cfg, device, len(panel.values))
     state = resume_state(run_dir) if resume else None
-    result = fit(model, windows, starts["train"], starts["val"], cfg.train, quiet=quiet,
-                 on_epoch=lambda s: checkpoint.save(run_dir / "state.pt", s), resume=state)
+    result = fit(
+        model,
+        windows,
+        starts["train"],
+        starts["val"],
+        cfg.train,
+        quiet=quiet,
+        on_epoch=lambda s: checkpoint.save(run_dir / "state.pt", s),
+        resume=state,
+    )
     close_distributed()
     if rank > 0:  # rank 0 alone writes the run directory
         return {"run_dir": run_dir, "status": result.status, "best_epoch": result.best_epoch, "rank": rank}
@@ -247,8 +282,15 @@ def train(cfg: Config, out: str | None = None, force: bool = False, resume: str 
     return summary
 
 
-def save_run(run_dir: Path, cfg: Config, prep: Prepared, model: Forecaster, result: FitResult,
-             record: dict[str, Any], device: torch.device) -> None:
+def save_run(
+    run_dir: Path,
+    cfg: Config,
+    prep: Prepared,
+    model: Forecaster,
+    result: FitResult,
+    record: dict[str, Any],
+    device: torch.device,
+) -> None:
     """model.pt (plain data and tensors only), history.csv and loss.png."""
     from forecast import plots
 
@@ -259,10 +301,14 @@ def save_run(run_dir: Path, cfg: Config, prep: Prepared, model: Forecaster, resu
         "config": cfg.to_dict(),
         "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
         "scaler": {"min": torch.from_numpy(prep.scaler.data_min), "max": torch.from_numpy(prep.scaler.data_max)},
-        "columns": panel.columns, "n_targets": panel.n_targets, "ids": panel.ids,
-        "freq": panel.freq, "last_timestamp": str(pd.Timestamp(panel.times[-1])),
+        "columns": panel.columns,
+        "n_targets": panel.n_targets,
+        "ids": panel.ids,
+        "freq": panel.freq,
+        "last_timestamp": str(pd.Timestamp(panel.times[-1])),
         "history": {k: [h[k] for h in result.history] for k in ("train_loss", "val_loss", "lr", "seconds")},
-        "best_epoch": result.best_epoch, "record": record,
+        "best_epoch": result.best_epoch,
+        "record": record,
         **fit_reference_stats(prep, cfg, model, device),
     }
     checkpoint.save(run_dir / "model.pt", payload)
@@ -286,8 +332,12 @@ def fit_reference_stats(prep: Prepared, cfg: Config, model: Forecaster, device: 
     std, mase_scale = metrics.train_stats(panel.values, panel.offsets, prep.borders[:, 0], T, season)
     x, y = gather_numpy(prep.scaled, subsample(prep.starts("train", L, H), MAX_STAT_WINDOWS), L, H, T)
     linear = metrics.fit_linear(x.astype(np.float64), y.astype(np.float64))
-    stats = {"season": season, "train_std": torch.from_numpy(std), "mase_scale": torch.from_numpy(mase_scale),
-             "linear": torch.from_numpy(linear)}
+    stats = {
+        "season": season,
+        "train_std": torch.from_numpy(std),
+        "mase_scale": torch.from_numpy(mase_scale),
+        "linear": torch.from_numpy(linear),
+    }
     val = subsample(prep.starts("val", L, H), MAX_STAT_WINDOWS)  # exchangeable: a subset stays valid
     if len(val):
         residuals = []
@@ -321,8 +371,9 @@ class Run:
         """The `horizon` steps after the last row of each series, as a long DataFrame."""
         return forecast_frame(self, run_data(self, source), coverage)
 
-    def backtest(self, source: str | pd.DataFrame | None = None, split: str = "test",
-                 coverage: float | None = None) -> pd.DataFrame:
+    def backtest(
+        self, source: str | pd.DataFrame | None = None, split: str = "test", coverage: float | None = None
+    ) -> pd.DataFrame:
         """Stride-1 forecasts with actuals for every window of `split` (train, val, test or all)."""
         return pd.concat(backtest_frames(self, run_data(self, source), split, coverage), ignore_index=True)
 
@@ -397,8 +448,9 @@ def y_true_of(prep: Prepared, starts: np.ndarray, run: Run) -> np.ndarray:
     return prep.panel.values[starts[:, None] + np.arange(L, L + H), : run.n_targets]
 
 
-def predict_chunks(model: Forecaster, scaled: np.ndarray, starts: np.ndarray, cfg: Config,
-                   device: torch.device, progress: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def predict_chunks(
+    model: Forecaster, scaled: np.ndarray, starts: np.ndarray, cfg: Config, device: torch.device, progress: bool = False
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (starts chunk, scaled forecasts (W, H, T)) for every window, batched, in bounded memory."""
     from tqdm.auto import tqdm
 
@@ -406,8 +458,14 @@ def predict_chunks(model: Forecaster, scaled: np.ndarray, starts: np.ndarray, cf
     windows = Windows(values, model.n_targets, cfg.model.lookback, cfg.model.horizon, model.n_future)
     model.eval()
     chunks = range(0, len(starts), CHUNK_WINDOWS)
-    for i in tqdm(chunks, desc="forecasting", unit="chunk", disable=not progress or len(chunks) < 4,
-                  file=sys.stderr, dynamic_ncols=True):
+    for i in tqdm(
+        chunks,
+        desc="forecasting",
+        unit="chunk",
+        disable=not progress or len(chunks) < 4,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    ):
         chunk = starts[i : i + CHUNK_WINDOWS]
         index = torch.from_numpy(chunk).to(device)
         with torch.inference_mode(), autocast(device, cfg.train.precision):
@@ -415,8 +473,9 @@ def predict_chunks(model: Forecaster, scaled: np.ndarray, starts: np.ndarray, cf
         yield chunk, pred.float().cpu().numpy()
 
 
-def backtest_frames(run: Run, prep: Prepared, part: str, coverage: float | None = None,
-                    progress: bool = False) -> Iterator[pd.DataFrame]:
+def backtest_frames(
+    run: Run, prep: Prepared, part: str, coverage: float | None = None, progress: bool = False
+) -> Iterator[pd.DataFrame]:
     """The long predictions table for every window of `part`, chunk by chunk, in original units."""
     cfg = run.cfg
     L, H = cfg.model.lookback, cfg.model.horizon
@@ -427,8 +486,15 @@ def backtest_frames(run: Run, prep: Prepared, part: str, coverage: float | None 
         yield long_frame(run, prep, chunk, series, pred, y_true_of(prep, chunk, run), half_width)
 
 
-def long_frame(run: Run, prep: Prepared, chunk: np.ndarray, series: np.ndarray, pred: np.ndarray,
-               y_true: np.ndarray | None, half_width: np.ndarray | None) -> pd.DataFrame:
+def long_frame(
+    run: Run,
+    prep: Prepared,
+    chunk: np.ndarray,
+    series: np.ndarray,
+    pred: np.ndarray,
+    y_true: np.ndarray | None,
+    half_width: np.ndarray | None,
+) -> pd.DataFrame:
     """One row per (window, step, target): series, target, origin, timestamp, step, y_pred[, y_true]."""
     L, H, T = run.cfg.model.lookback, run.cfg.model.horizon, run.n_targets
     scaler = prep.scaler
@@ -437,7 +503,8 @@ def long_frame(run: Run, prep: Prepared, chunk: np.ndarray, series: np.ndarray, 
     origin_rows = chunk + L - 1
     times = prep.panel.times
     target_times = (
-        times[origin_rows[:, None] + np.arange(1, H + 1)] if y_true is not None
+        times[origin_rows[:, None] + np.arange(1, H + 1)]
+        if y_true is not None
         else future_times(times[origin_rows], prep.panel.freq, H)
     )
     frame: dict[str, Any] = {}
@@ -513,8 +580,15 @@ def forecast_frame(run: Run, prep: Prepared, coverage: float | None = None) -> p
     return pd.concat(frames, ignore_index=True)
 
 
-def predict(run: Run, data_path: str | pd.DataFrame | None = None, out: str | None = None, backtest: bool = False,
-            split: str = "test", coverage: float | None = None, log: Log = _stderr) -> tuple[Path, int]:
+def predict(
+    run: Run,
+    data_path: str | pd.DataFrame | None = None,
+    out: str | None = None,
+    backtest: bool = False,
+    split: str = "test",
+    coverage: float | None = None,
+    log: Log = _stderr,
+) -> tuple[Path, int]:
     prep = run_data(run, data_path, log)
     if backtest:
         path = Path(out) if out else run.path / "predictions.csv"
@@ -530,8 +604,13 @@ def predict(run: Run, data_path: str | pd.DataFrame | None = None, out: str | No
 # ---------------------------------------------------------------- evaluate
 
 
-def evaluate(run: Run, data_path: str | pd.DataFrame | None = None, split: str = "test", log: Log = _stderr,
-             prep: Prepared | None = None) -> dict[str, Any]:
+def evaluate(
+    run: Run,
+    data_path: str | pd.DataFrame | None = None,
+    split: str = "test",
+    log: Log = _stderr,
+    prep: Prepared | None = None,
+) -> dict[str, Any]:
     """Score the model and the three baselines on the same windows; write metrics.json."""
     prep = prep or run_data(run, data_path, log)
     cfg, T = run.cfg, run.n_targets
@@ -564,16 +643,25 @@ def evaluate(run: Run, data_path: str | pd.DataFrame | None = None, split: str =
             covered += float((np.abs(y_true - y_pred) <= w).sum())
             width += float(2 * w.sum())
     result: dict[str, Any] = {
-        "split": split, "windows": int(len(starts)), "horizon": H, "lookback": L, "targets": run.columns[:T],
-        "season": season, "models": {name: s.result() for name, s in scores.items()},
+        "split": split,
+        "windows": int(len(starts)),
+        "horizon": H,
+        "lookback": L,
+        "targets": run.columns[:T],
+        "season": season,
+        "models": {name: s.result() for name, s in scores.items()},
     }
     if half_width is not None:
         n = len(starts) * H * T
-        result["intervals"] = {"coverage": cfg.predict.coverage, "empirical_coverage": covered / n,
-                               "mean_width": width / n}
+        result["intervals"] = {
+            "coverage": cfg.predict.coverage,
+            "empirical_coverage": covered / n,
+            "mean_width": width / n,
+        }
     if len(prep.panel.ids) > 1:
-        result["series"] = {sid: {name: s.result(i) for name, s in scores.items()}
-                            for i, sid in enumerate(prep.panel.ids)}
+        result["series"] = {
+            sid: {name: s.result(i) for name, s in scores.items()} for i, sid in enumerate(prep.panel.ids)
+        }
     if data_path is None:
         checkpoint.write_text(run.path / "metrics.json", json.dumps(result, indent=2) + "\n")
     return result
@@ -581,15 +669,19 @@ def evaluate(run: Run, data_path: str | pd.DataFrame | None = None, split: str =
 
 def metrics_table(result: dict[str, Any]) -> str:
     cols = ("mse_z", "mae_z", "mae", "rmse", "mape", "smape", "mase")
-    lines = [f"{result['split']} split: {result['windows']} windows x {result['horizon']} steps "
-             f"x {len(result['targets'])} target(s)",
-             f"{'model':<16}" + "".join(f"{c:>10}" for c in cols)]
+    lines = [
+        f"{result['split']} split: {result['windows']} windows x {result['horizon']} steps "
+        f"x {len(result['targets'])} target(s)",
+        f"{'model':<16}" + "".join(f"{c:>10}" for c in cols),
+    ]
     for name, m in result["models"].items():
         lines.append(f"{name:<16}" + "".join(f"{m[c]:>10.4g}" for c in cols))
     if "intervals" in result:
         iv = result["intervals"]
-        lines.append(f"intervals: nominal {iv['coverage']:.0%}, empirical {iv['empirical_coverage']:.1%}, "
-                     f"mean width {iv['mean_width']:.4g}")
+        lines.append(
+            f"intervals: nominal {iv['coverage']:.0%}, empirical {iv['empirical_coverage']:.1%}, "
+            f"mean width {iv['mean_width']:.4g}"
+        )
     return "\n".join(lines)
 
 
@@ -615,8 +707,10 @@ def plot(run: Run, out: str | None = None, series: str | None = None, log: Log =
     starts = prep.starts("test", L, H)
     starts = starts[series_of(starts, prep.panel.offsets) == pick][-BACKTEST_PLOT_ORIGINS:]
     if len(starts):
-        frames = [long_frame(run, prep, c, series_of(c, prep.panel.offsets), p, y_true_of(prep, c, run), None)
-                  for c, p in predict_chunks(run.model, prep.scaled, starts, run.cfg, run.device)]
+        frames = [
+            long_frame(run, prep, c, series_of(c, prep.panel.offsets), p, y_true_of(prep, c, run), None)
+            for c, p in predict_chunks(run.model, prep.scaled, starts, run.cfg, run.device)
+        ]
         title = f"Test split{name}: actual vs forecast, last {len(starts)} origins"
         plots.plot_backtest(pd.concat(frames), H, title, out_dir / "backtest.png")
         paths.append(out_dir / "backtest.png")
@@ -625,11 +719,15 @@ def plot(run: Run, out: str | None = None, series: str | None = None, log: Log =
         forecast = forecast[forecast["series"] == ids[pick]]
     a, b = prep.panel.offsets[pick], prep.panel.offsets[pick + 1]
     tail = max(a, b - max(4 * H, L))
-    history_frame = pd.DataFrame({
-        "target": np.repeat(np.array(run.columns[: run.n_targets], dtype=object)[None], b - tail, axis=0).reshape(-1),
-        "timestamp": np.repeat(prep.panel.times[tail:b], run.n_targets),
-        "y_true": prep.panel.values[tail:b, : run.n_targets].reshape(-1),
-    })
+    history_frame = pd.DataFrame(
+        {
+            "target": np.repeat(np.array(run.columns[: run.n_targets], dtype=object)[None], b - tail, axis=0).reshape(
+                -1
+            ),
+            "timestamp": np.repeat(prep.panel.times[tail:b], run.n_targets),
+            "y_true": prep.panel.values[tail:b, : run.n_targets].reshape(-1),
+        }
+    )
     plots.plot_forecast(history_frame, forecast, f"Forecast of the next {H} steps{name}", out_dir / "forecast.png")
     paths.append(out_dir / "forecast.png")
     return paths
@@ -678,4 +776,3 @@ def info(run: Run) -> str:
 
 def default_config_path() -> Path:
     return Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
-

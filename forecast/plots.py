@@ -54,8 +54,14 @@ def plot_backtest(pred: pd.DataFrame, horizon: int, title: str, path: Path) -> N
         ax.plot(actual["timestamp"], actual["y_true"], color="black", lw=1, label="actual")
         for step, color in ((1, "tab:blue"), (horizon, "tab:orange")):
             part = rows[rows["step"] == step].sort_values("timestamp")
-            ax.plot(part["timestamp"], part["y_pred"], color=color, lw=1, alpha=0.85,
-                    label=f"forecast {step} step{'s' if step > 1 else ''} ahead")
+            ax.plot(
+                part["timestamp"],
+                part["y_pred"],
+                color=color,
+                lw=1,
+                alpha=0.85,
+                label=f"forecast {step} step{'s' if step > 1 else ''} ahead",
+            )
             if step == horizon == 1:
                 break
         ax.set_ylabel(str(target))
@@ -76,8 +82,9 @@ def plot_forecast(history: pd.DataFrame, forecast: pd.DataFrame, title: str, pat
         ax.plot(past["timestamp"], past["y_true"], color="black", lw=1, label="history")
         ax.plot(future["timestamp"], future["y_pred"], color="tab:orange", lw=1.5, label="forecast")
         if "y_lo" in future:
-            ax.fill_between(future["timestamp"], future["y_lo"], future["y_hi"], color="tab:orange",
-                            alpha=0.2, label="interval")
+            ax.fill_between(
+                future["timestamp"], future["y_lo"], future["y_hi"], color="tab:orange", alpha=0.2, label="interval"
+            )
         ax.axvline(np.asarray(past["timestamp"])[-1], color="grey", ls=":")
         ax.set_ylabel(str(target))
         ax.grid(alpha=0.3)

@@ -156,8 +156,15 @@ def fit(
         if device.type == "cuda" and "cuda_rng" in resume:  # shuffles and dropout draw on the GPU there
             torch.cuda.set_rng_state(resume["cuda_rng"], device)
     loss_fn = nn.MSELoss()
-    bar = tqdm(range(first_epoch, cfg.epochs + 1), desc="training", unit="epoch", disable=quiet,
-               initial=first_epoch - 1, total=cfg.epochs, dynamic_ncols=True)
+    bar = tqdm(
+        range(first_epoch, cfg.epochs + 1),
+        desc="training",
+        unit="epoch",
+        disable=quiet,
+        initial=first_epoch - 1,
+        total=cfg.epochs,
+        dynamic_ncols=True,
+    )
     try:
         for epoch in bar:
             model.train()
@@ -166,8 +173,16 @@ def fit(
             batches = epoch_batches(len(train_starts), cfg, device)
             total = torch.zeros((), device=device)
             seen = 0
-            for idx in tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=quiet, unit="batch", delay=3,
-                            mininterval=0.5, dynamic_ncols=True):
+            for idx in tqdm(
+                batches,
+                desc=f"epoch {epoch}",
+                leave=False,
+                disable=quiet,
+                unit="batch",
+                delay=3,
+                mininterval=0.5,
+                dynamic_ncols=True,
+            ):
                 if len(idx) < world_size:  # a last batch too small to give every process a window
                     continue
                 starts = train_starts[idx[rank::world_size]]
@@ -207,14 +222,21 @@ def fit(
                 stale += 1
             bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}", best=result.best_epoch)
             if on_epoch is not None and rank == 0:
-                on_epoch({
-                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "history": result.history,
-                    "best_state": result.best_state, "best_epoch": result.best_epoch,
-                    "best_val": result.best_val, "stale": stale, "epoch": epoch,
-                    "rng": torch.get_rng_state(),
-                    **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}),
-                })
+                on_epoch(
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "history": result.history,
+                        "best_state": result.best_state,
+                        "best_epoch": result.best_epoch,
+                        "best_val": result.best_val,
+                        "stale": stale,
+                        "epoch": epoch,
+                        "rng": torch.get_rng_state(),
+                        **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}),
+                    }
+                )
             if cfg.patience and stale >= cfg.patience:
                 result.status = "early_stopped"
                 break

@@ -15,9 +15,7 @@ def concat_ranges(lo: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.repeat(lo - first_pos, counts) + np.arange(int(counts.sum()), dtype=np.int64)
 
 
-def window_starts(
-    offsets: np.ndarray, borders: np.ndarray, part: str, lookback: int, horizon: int
-) -> np.ndarray:
+def window_starts(offsets: np.ndarray, borders: np.ndarray, part: str, lookback: int, horizon: int) -> np.ndarray:
     """Global row index of the first input row of every window whose targets lie in `part`.
 
     A window's targets are rows t .. t+H-1 and its inputs t-L .. t-1; it belongs to the part that
