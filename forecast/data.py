@@ -161,6 +161,13 @@ def parse_times(col: pd.Series, name: str, path: str) -> pd.Series:
     return times
 
 
+def is_day_first(raw: pd.Series) -> bool:
+    """Whether dates like 03/04/2024 put the day first: true when a first field exceeds 12."""
+    fields = raw.str.extract(r"^(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b")
+    first = pd.to_numeric(fields[0], errors="coerce")
+    return bool((first > 12).any())
+
+
 def _to_datetime(col: pd.Series, name: str, path: str) -> pd.Series:
     raw = col.astype(str).str.strip()
     with warnings.catch_warnings():
@@ -172,7 +179,8 @@ def _to_datetime(col: pd.Series, name: str, path: str) -> pd.Series:
         except (ValueError, TypeError):
             pass  # the slower row-by-row parse below finds and names what is wrong
         try:
-            times = pd.to_datetime(raw, errors="coerce", format="mixed")
+            dayfirst = is_day_first(raw)
+            times = pd.to_datetime(raw, errors="coerce", format="mixed", dayfirst=dayfirst)
             mixed = times.dtype == object  # pandas < 3 returns objects for mixed offsets
         except (ValueError, TypeError) as e:
             text = str(e).lower()
@@ -192,7 +200,7 @@ def _to_datetime(col: pd.Series, name: str, path: str) -> pd.Series:
                 f"time column {name!r} in {path} mixes time zones: line {i + 2} ({raw.iloc[i]!r}) and "
                 f"line {first + 2} ({raw.iloc[first]!r}) differ in having a UTC offset; convert it to one zone (or UTC)"
             )
-        return pd.to_datetime(raw, errors="coerce", format="mixed", utc=True)
+        return pd.to_datetime(raw, errors="coerce", format="mixed", utc=True, dayfirst=dayfirst)
 
 
 def to_numeric(df: pd.DataFrame, columns: list[str], path: str, fill: str) -> np.ndarray:

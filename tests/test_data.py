@@ -52,6 +52,19 @@ def test_parse_times_converts_offsets_to_utc() -> None:
     assert list(times) == list(pd.date_range("2024-03-30 23:00", periods=4, freq="h"))
 
 
+def test_parse_times_reads_day_first_dates() -> None:
+    days = pd.date_range("2022-01-01", periods=40, freq="D")
+    col = pd.Series(days.strftime("%d/%m/%Y"))  # 01/01, 02/01, ... 13/01: the day comes first
+    times = data.parse_times(col, "Day", "f.csv")
+    assert (times.to_numpy() == days.to_numpy()).all()
+
+
+def test_parse_times_keeps_month_first_dates() -> None:
+    days = pd.date_range("2022-01-01", periods=40, freq="D")
+    times = data.parse_times(pd.Series(days.strftime("%m/%d/%Y")), "Day", "f.csv")
+    assert (times.to_numpy() == days.to_numpy()).all()
+
+
 def test_parse_times_refuses_naive_mixed_with_aware() -> None:
     col = pd.Series(["2024-01-01 00:00:00", "2024-01-01 01:00:00+02:00", "2024-01-01 02:00:00"])
     with pytest.raises(ForecastError, match=r"'date' in f.csv mixes time zones: line 3"):
