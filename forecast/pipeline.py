@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import math
 import platform
+import shlex
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -175,7 +176,7 @@ def new_run_dir(cfg: Config, out: str | None, force: bool) -> Path:
 
 def run_record(cfg: Config, device: torch.device, n_rows: int) -> dict[str, Any]:
     return {
-        "command": " ".join(sys.argv),
+        "command": shlex.join(sys.argv),
         "versions": {
             "forecast": __version__,
             "torch": str(torch.__version__),

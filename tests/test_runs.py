@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from helpers import SMALL, Cli, synthetic_frame, write_csv
+from helpers import SMALL, Cli, assert_user_error, synthetic_frame, write_csv
 
 # enough epochs that a signal sent after the first one lands mid-training; patience 0 runs them all
 LONG = [
@@ -136,3 +136,48 @@ def test_small_settings_are_small(trained_run: Path) -> None:
     cfg = torch.load(trained_run / "model.pt", weights_only=True)["config"]
     assert SMALL[SMALL.index("--epochs") + 1] == "2" and cfg["train"]["epochs"] == 2
     assert cfg["model"]["hidden_size"] == 8
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_weights(
+    cli: Cli, multi_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # one batch per epoch; the loss turns NaN from the second epoch on
+    calls = {"n": 0}
+    mse = torch.nn.MSELoss()
+
+    class ExplodingLoss(torch.nn.Module):
+        def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            calls["n"] += 1
+            loss = mse(pred, target)
+            return loss * float("nan") if calls["n"] > 1 else loss
+
+    monkeypatch.setattr("forecast.train.nn.MSELoss", ExplodingLoss)
+    run = tmp_path / "run"
+    result = cli("train", "--data", multi_csv, "--out", run, *SMALL, "--epochs", "5", "--batch-size", "100000")
+    assert_user_error(result, "diverged", "after epoch 1", str(run))
+    ckpt = torch.load(run / "model.pt", weights_only=True)
+    assert ckpt["record"]["status"] == "diverged" and ckpt["best_epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
+    assert len(pd.read_csv(run / "history.csv")) == 1
+    assert "INCOMPLETE: diverged" in cli.ok("info", run).stdout
+
+
+def test_run_record_and_changed_data_warning(cli: Cli, tmp_path: Path) -> None:
+    csv = write_csv(tmp_path / "data.csv", synthetic_frame())
+    run = tmp_path / "run"
+    args = ["train", "--data", str(csv), "--out", str(run), *SMALL, "--seed", "5"]
+    done = subprocess.run([sys.executable, "-m", "forecast", *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    record = torch.load(run / "model.pt", weights_only=True)["record"]
+    assert record["command"].endswith(" ".join(args))  # the command line as typed
+    assert set(record["versions"]) >= {"forecast", "torch", "pandas", "numpy"}
+    assert record["device"] == "cpu" and record["seed"] == 5 and record["status"] == "completed"
+    assert record["data"]["rows"] == 300 and len(record["data"]["sha256"]) == 64
+    assert record["data"]["path"] == str(csv.resolve())
+    assert record["started"] <= record["ended"]
+    info = cli.ok("info", run).stdout
+    assert "(complete)" in info and record["data"]["sha256"] not in info and "seed 5" in info
+    assert "changed" not in cli.ok("predict", run).stderr
+    write_csv(csv, synthetic_frame(seed=9))  # same shape, other values
+    for command in (("predict", run), ("evaluate", run)):
+        assert f"warning: {csv} has changed since this model was trained on it" in cli.ok(*command).stderr
