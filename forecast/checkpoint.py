@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import secrets
 import struct
 import warnings
@@ -94,7 +95,9 @@ def _unpickler_detail(error: Exception) -> str:
     text = str(error)
     lines = [line.strip() for line in text.split("WeightsUnpickler error:")[-1].splitlines() if line.strip()]
     lines = [line for line in lines if "GLOBAL" in line.upper()] or lines or [type(error).__name__]
-    return lines[0][:160]
+    # name the refused global only: torch's advice to allow-list it would be unsafe to follow here
+    found = re.search(r"GLOBAL ([\w.]+)", lines[0])
+    return f"global {found.group(1)}" if found else lines[0][:160]
 
 
 def load_any(path: str | Path, what: str = "checkpoint") -> dict[str, Any]:

@@ -262,6 +262,10 @@ def train(
     if rank > 0:  # rank 0 alone writes the run directory
         return {"run_dir": run_dir, "status": result.status, "best_epoch": result.best_epoch, "rank": rank}
     if result.status == "diverged" and not result.history:
+        for name in ("config.yaml", "state.pt"):  # nothing worth keeping: leave no half-made run behind
+            (run_dir / name).unlink(missing_ok=True)
+        if run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()
         raise ForecastError(
             f"training diverged (loss became NaN or inf) in the first epoch; lower train.lr (now {cfg.train.lr})"
         )

@@ -209,6 +209,9 @@ def fit(
                 result.status = "diverged"
                 break
             val_loss = mean_loss(model, windows, val_starts, cfg.batch_size, cfg.precision)
+            if len(val_starts) and not math.isfinite(val_loss):
+                result.status = "diverged"
+                break
             scheduler.step()
             result.history.append(
                 {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr, "seconds": seconds}

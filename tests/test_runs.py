@@ -181,3 +181,12 @@ def test_run_record_and_changed_data_warning(cli: Cli, tmp_path: Path) -> None:
     write_csv(csv, synthetic_frame(seed=9))  # same shape, other values
     for command in (("predict", run), ("evaluate", run)):
         assert f"warning: {csv} has changed since this model was trained on it" in cli.ok(*command).stderr
+
+
+def test_divergence_seen_only_in_validation_is_caught(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:
+    # one batch per epoch: its training loss is measured before the update that blows up the weights
+    run = tmp_path / "run"
+    result = cli("train", "--data", multi_csv, "--out", run, *SMALL, "--lr", "1e30", "--batch-size", "100000")
+    assert_user_error(result, "diverged", "in the first epoch", "lower train.lr")
+    assert not run.exists()  # nothing half-made is left behind, so a retry needs no --force
+    cli.train(multi_csv, run)
