@@ -226,9 +226,9 @@ def predict(
         from forecast import pipeline
 
         if split not in ("train", "val", "test", "all"):
-            raise ForecastError(f"--split must be train, val, test or all, got {split!r}")
+            raise typer.BadParameter(f"must be train, val, test or all, got {split!r}", param_hint="--split")
         if coverage is not None and not 0 < coverage < 1:
-            raise ForecastError(f"--coverage must be between 0 and 1 (e.g. 0.9), got {coverage}")
+            raise typer.BadParameter(f"must be between 0 and 1 (e.g. 0.9), got {coverage}", param_hint="--coverage")
         run = pipeline.load_run(run_dir)
         path, rows = pipeline.predict(run, data, out, backtest, split, coverage, log=err)
         typer.echo(f"wrote {rows} rows to {path}")
@@ -248,7 +248,7 @@ def evaluate(
         from forecast import pipeline
 
         if split not in ("train", "val", "test"):
-            raise ForecastError(f"--split must be train, val or test, got {split!r}")
+            raise typer.BadParameter(f"must be train, val or test, got {split!r}", param_hint="--split")
         run = pipeline.load_run(run_dir)
         result = pipeline.evaluate(run, data, split, log=err)
         typer.echo(pipeline.metrics_table(result))

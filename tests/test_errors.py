@@ -292,10 +292,22 @@ def test_other_data_with_a_different_frequency(cli: Cli, run_copy: Path, tmp_pat
     assert_user_error(cli(*command, run_copy, "--data", other), "daily.csv", "'D'", "'h'")
 
 
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["predict", "--backtest", "--split", "holdout"], ["--split", "'holdout'"]),
+        (["predict", "--coverage", "1.5"], ["--coverage", "1.5"]),
+        (["evaluate", "--split", "all"], ["--split", "'all'"]),
+    ],
+)
+def test_bad_choices_are_usage_errors(cli: Cli, run_copy: Path, args: list[str], fragments: list[str]) -> None:
+    result = cli(args[0], run_copy, *args[1:])
+    assert result.exit_code == 2, result.output  # a usage error, as for any bad flag
+    assert "Traceback" not in result.output and result.stdout == ""
+    assert all(fragment in result.stderr for fragment in fragments), result.stderr
+
+
 def test_bad_flags_of_predict_and_evaluate(cli: Cli, run_copy: Path) -> None:
-    assert_user_error(cli("predict", run_copy, "--backtest", "--split", "holdout"), "--split", "'holdout'")
-    assert_user_error(cli("predict", run_copy, "--coverage", "1.5"), "--coverage", "1.5")
-    assert_user_error(cli("evaluate", run_copy, "--split", "all"), "--split", "'all'")
     assert_user_error(cli("predict", run_copy, "--out", run_copy), "is a folder")
     assert_user_error(cli("plot", run_copy, "--out", run_copy / "model.pt"), "model.pt is a file")
 
