@@ -163,7 +163,7 @@ def train(
     """Train a model and score it on the test split."""
 
     def body() -> None:
-        from forecast import pipeline
+        from forecast import pipeline, report
 
         flags = {
             "data.target": target,
@@ -202,7 +202,7 @@ def train(
             raise typer.Exit(130)
         typer.echo(f"run directory: {run_dir}")
         if "metrics" in summary:
-            typer.echo(pipeline.metrics_table(summary["metrics"]))
+            typer.echo(report.metrics_table(summary["metrics"]))
 
     guarded(body)
 
@@ -245,13 +245,13 @@ def evaluate(
     """Score the model beside three baselines; write metrics.json."""
 
     def body() -> None:
-        from forecast import pipeline
+        from forecast import pipeline, report
 
         if split not in ("train", "val", "test"):
             raise typer.BadParameter(f"must be train, val or test, got {split!r}", param_hint="--split")
         run = pipeline.load_run(run_dir)
         result = pipeline.evaluate(run, data, split, log=err)
-        typer.echo(pipeline.metrics_table(result))
+        typer.echo(report.metrics_table(result))
         if data is None:
             typer.echo(f"wrote {run.path / 'metrics.json'}")
 
@@ -267,10 +267,10 @@ def plot(
     """Draw loss.png, backtest.png and forecast.png."""
 
     def body() -> None:
-        from forecast import pipeline
+        from forecast import pipeline, report
 
         run = pipeline.load_run(run_dir)
-        for path in pipeline.plot(run, out, series, log=err):
+        for path in report.plot(run, out, series, log=err):
             typer.echo(f"wrote {path}")
 
     guarded(body)
@@ -281,9 +281,9 @@ def info(run_dir: RunDir) -> None:
     """Show a run's config, parameter counts, data, record and metrics."""
 
     def body() -> None:
-        from forecast import pipeline
+        from forecast import pipeline, report
 
-        typer.echo(pipeline.info(pipeline.load_run(run_dir)))
+        typer.echo(report.info(pipeline.load_run(run_dir)))
 
     guarded(body)
 

@@ -55,7 +55,7 @@ RUN_FILES = (
 )
 
 
-def _stderr(msg: str) -> None:
+def stderr_log(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
@@ -207,7 +207,7 @@ def train(
     out: str | None = None,
     force: bool = False,
     resume: str | None = None,
-    log: Log = _stderr,
+    log: Log = stderr_log,
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Train a model from `cfg` into a new run directory; return a summary for the CLI."""
@@ -411,7 +411,7 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
     return Run(path, cfg, ckpt, model.to(dev).eval(), dev)
 
 
-def run_data(run: Run, source: str | pd.DataFrame | None, log: Log = _stderr) -> Prepared:
+def run_data(run: Run, source: str | pd.DataFrame | None, log: Log = stderr_log) -> Prepared:
     """The training data (default), or a newer file or DataFrame with the same columns, scaled as in training."""
     cfg = run.cfg
     if source is None:
@@ -592,7 +592,7 @@ def predict(
     backtest: bool = False,
     split: str = "test",
     coverage: float | None = None,
-    log: Log = _stderr,
+    log: Log = stderr_log,
 ) -> tuple[Path, int]:
     prep = run_data(run, data_path, log)
     if backtest:
@@ -613,7 +613,7 @@ def evaluate(
     run: Run,
     data_path: str | pd.DataFrame | None = None,
     split: str = "test",
-    log: Log = _stderr,
+    log: Log = stderr_log,
     prep: Prepared | None = None,
 ) -> dict[str, Any]:
     """Score the model and the three baselines on the same windows; write metrics.json."""
@@ -670,113 +670,6 @@ def evaluate(
     if data_path is None:
         checkpoint.write_text(run.path / "metrics.json", json.dumps(result, indent=2) + "\n")
     return result
-
-
-def metrics_table(result: dict[str, Any]) -> str:
-    cols = ("mse_z", "mae_z", "mae", "rmse", "mape", "smape", "mase")
-    lines = [
-        f"{result['split']} split: {result['windows']} windows x {result['horizon']} steps "
-        f"x {len(result['targets'])} target(s)",
-        f"{'model':<16}" + "".join(f"{c:>10}" for c in cols),
-    ]
-    for name, m in result["models"].items():
-        lines.append(f"{name:<16}" + "".join(f"{m[c]:>10.4g}" for c in cols))
-    if "intervals" in result:
-        iv = result["intervals"]
-        lines.append(
-            f"intervals: nominal {iv['coverage']:.0%}, empirical {iv['empirical_coverage']:.1%}, "
-            f"mean width {iv['mean_width']:.4g}"
-        )
-    return "\n".join(lines)
-
-
-# ---------------------------------------------------------------- plot and info
-
-
-def plot(run: Run, out: str | None = None, series: str | None = None, log: Log = _stderr) -> list[Path]:
-    from forecast import plots
-
-    out_dir = Path(out) if out else run.path
-    prep = run_data(run, None, log)
-    ids = prep.panel.ids
-    if series is not None and series not in ids:
-        more = " ..." if len(ids) > 10 else ""
-        raise ForecastError(f"series {series!r} not found (series: {', '.join(ids[:10])}{more})")
-    pick = ids.index(series) if series is not None else 0
-    name = f" (series {ids[pick]})" if ids[pick] else ""
-    H, L = run.cfg.model.horizon, run.cfg.model.lookback
-    paths = []
-    history = pd.DataFrame({"epoch": range(1, len(run.ckpt["history"]["train_loss"]) + 1), **run.ckpt["history"]})
-    plots.plot_loss(history, out_dir / "loss.png")
-    paths.append(out_dir / "loss.png")
-    starts = prep.starts("test", L, H)
-    starts = starts[series_of(starts, prep.panel.offsets) == pick][-BACKTEST_PLOT_ORIGINS:]
-    if len(starts):
-        frames = [
-            long_frame(run, prep, c, series_of(c, prep.panel.offsets), p, y_true_of(prep, c, run), None)
-            for c, p in predict_chunks(run.model, prep.scaled, starts, run.cfg, run.device)
-        ]
-        title = f"Test split{name}: actual vs forecast, last {len(starts)} origins"
-        plots.plot_backtest(pd.concat(frames), H, title, out_dir / "backtest.png")
-        paths.append(out_dir / "backtest.png")
-    forecast = forecast_frame(run, prep, run.cfg.predict.coverage)
-    if "series" in forecast:
-        forecast = forecast[forecast["series"] == ids[pick]]
-    a, b = prep.panel.offsets[pick], prep.panel.offsets[pick + 1]
-    tail = max(a, b - max(4 * H, L))
-    history_frame = pd.DataFrame(
-        {
-            "target": np.repeat(np.array(run.columns[: run.n_targets], dtype=object)[None], b - tail, axis=0).reshape(
-                -1
-            ),
-            "timestamp": np.repeat(prep.panel.times[tail:b], run.n_targets),
-            "y_true": prep.panel.values[tail:b, : run.n_targets].reshape(-1),
-        }
-    )
-    plots.plot_forecast(history_frame, forecast, f"Forecast of the next {H} steps{name}", out_dir / "forecast.png")
-    paths.append(out_dir / "forecast.png")
-    return paths
-
-
-def parameter_counts(cfg: Config, n_inputs: int, n_targets: int) -> dict[str, dict[str, int]]:
-    """Parameters per part (recurrent layers, head) for this config's cell and the alternatives."""
-    out = {}
-    for cell in ("gru", "lstm"):
-        model_cfg = config.ModelConfig(**{**cfg.model.__dict__, "cell": cell})
-        m = build_model(n_inputs, n_targets, model_cfg, n_future(cfg))
-        out[cell] = {"recurrent": count_parameters(m.rnn), "head": count_parameters(m.head)}
-    return out
-
-
-def info(run: Run) -> str:
-    cfg, ckpt = run.cfg, run.ckpt
-    record = ckpt.get("record", {})
-    counts = parameter_counts(cfg, len(run.columns) + n_future(cfg), run.n_targets)
-    mine = "lstm" if cfg.model.cell == "lstm" else "gru"
-    other = "lstm" if mine == "gru" else "gru"
-    status = record.get("status", "unknown")
-    lines = [
-        f"run: {run.path}  ({'complete' if status == 'completed' else 'INCOMPLETE: ' + status})",
-        f"model: {cfg.model.cell}, lookback {cfg.model.lookback}, horizon {cfg.model.horizon}, "
-        f"hidden {cfg.model.hidden_size} x {cfg.model.num_layers} layer(s), norm {cfg.model.norm}",
-        f"parameters: {count_parameters(run.model):,} (recurrent {counts[mine]['recurrent']:,}, "
-        f"head {counts[mine]['head']:,}); as {other}: {sum(counts[other].values()):,} "
-        f"(recurrent {counts[other]['recurrent']:,})",
-        f"data: {record.get('data', {}).get('path', cfg.data.path)}, {record.get('data', {}).get('rows', '?')} rows, "
-        f"{len(ckpt['ids'])} series, frequency {ckpt['freq']}, last timestamp {ckpt.get('last_timestamp')}",
-        f"targets: {', '.join(run.columns[: run.n_targets])}; "
-        f"features: {', '.join(run.columns[run.n_targets :]) or '-'}",
-        f"training: {len(ckpt['history']['train_loss'])} epochs, best epoch {ckpt.get('best_epoch')}, "
-        f"device {record.get('device')}, seed {record.get('seed')}",
-        f"started {record.get('started')}, ended {record.get('ended')}",
-        f"command: {record.get('command')}",
-        "versions: " + ", ".join(f"{k} {v}" for k, v in record.get("versions", {}).items()),
-    ]
-    metrics_path = run.path / "metrics.json"
-    if metrics_path.is_file():
-        lines += ["", metrics_table(json.loads(metrics_path.read_text()))]
-    lines += ["", "config:", config.to_yaml(cfg).rstrip()]
-    return "\n".join(lines)
 
 
 def default_config_path() -> Path:

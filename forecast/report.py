@@ -1,0 +1,132 @@
+"""What a person reads: the metrics table, the plots of a run, and its summary for `forecast info`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecast import config
+from forecast.config import Config
+from forecast.errors import ForecastError
+from forecast.model import build_model, count_parameters
+from forecast.pipeline import (
+    BACKTEST_PLOT_ORIGINS,
+    Log,
+    Run,
+    forecast_frame,
+    long_frame,
+    n_future,
+    predict_chunks,
+    run_data,
+    stderr_log,
+    y_true_of,
+)
+from forecast.windows import series_of
+
+
+def metrics_table(result: dict[str, Any]) -> str:
+    cols = ("mse_z", "mae_z", "mae", "rmse", "mape", "smape", "mase")
+    lines = [
+        f"{result['split']} split: {result['windows']} windows x {result['horizon']} steps "
+        f"x {len(result['targets'])} target(s)",
+        f"{'model':<16}" + "".join(f"{c:>10}" for c in cols),
+    ]
+    for name, m in result["models"].items():
+        lines.append(f"{name:<16}" + "".join(f"{m[c]:>10.4g}" for c in cols))
+    if "intervals" in result:
+        iv = result["intervals"]
+        lines.append(
+            f"intervals: nominal {iv['coverage']:.0%}, empirical {iv['empirical_coverage']:.1%}, "
+            f"mean width {iv['mean_width']:.4g}"
+        )
+    return "\n".join(lines)
+
+
+def plot(run: Run, out: str | None = None, series: str | None = None, log: Log = stderr_log) -> list[Path]:
+    from forecast import plots
+
+    out_dir = Path(out) if out else run.path
+    prep = run_data(run, None, log)
+    ids = prep.panel.ids
+    if series is not None and series not in ids:
+        more = " ..." if len(ids) > 10 else ""
+        raise ForecastError(f"series {series!r} not found (series: {', '.join(ids[:10])}{more})")
+    pick = ids.index(series) if series is not None else 0
+    name = f" (series {ids[pick]})" if ids[pick] else ""
+    H, L = run.cfg.model.horizon, run.cfg.model.lookback
+    paths = []
+    history = pd.DataFrame({"epoch": range(1, len(run.ckpt["history"]["train_loss"]) + 1), **run.ckpt["history"]})
+    plots.plot_loss(history, out_dir / "loss.png")
+    paths.append(out_dir / "loss.png")
+    starts = prep.starts("test", L, H)
+    starts = starts[series_of(starts, prep.panel.offsets) == pick][-BACKTEST_PLOT_ORIGINS:]
+    if len(starts):
+        frames = [
+            long_frame(run, prep, c, series_of(c, prep.panel.offsets), p, y_true_of(prep, c, run), None)
+            for c, p in predict_chunks(run.model, prep.scaled, starts, run.cfg, run.device)
+        ]
+        title = f"Test split{name}: actual vs forecast, last {len(starts)} origins"
+        plots.plot_backtest(pd.concat(frames), H, title, out_dir / "backtest.png")
+        paths.append(out_dir / "backtest.png")
+    forecast = forecast_frame(run, prep, run.cfg.predict.coverage)
+    if "series" in forecast:
+        forecast = forecast[forecast["series"] == ids[pick]]
+    a, b = prep.panel.offsets[pick], prep.panel.offsets[pick + 1]
+    tail = max(a, b - max(4 * H, L))
+    history_frame = pd.DataFrame(
+        {
+            "target": np.repeat(np.array(run.columns[: run.n_targets], dtype=object)[None], b - tail, axis=0).reshape(
+                -1
+            ),
+            "timestamp": np.repeat(prep.panel.times[tail:b], run.n_targets),
+            "y_true": prep.panel.values[tail:b, : run.n_targets].reshape(-1),
+        }
+    )
+    plots.plot_forecast(history_frame, forecast, f"Forecast of the next {H} steps{name}", out_dir / "forecast.png")
+    paths.append(out_dir / "forecast.png")
+    return paths
+
+
+def parameter_counts(cfg: Config, n_inputs: int, n_targets: int) -> dict[str, dict[str, int]]:
+    """Parameters per part (recurrent layers, head) for this config's cell and the alternatives."""
+    out = {}
+    for cell in ("gru", "lstm"):
+        model_cfg = config.ModelConfig(**{**cfg.model.__dict__, "cell": cell})
+        m = build_model(n_inputs, n_targets, model_cfg, n_future(cfg))
+        out[cell] = {"recurrent": count_parameters(m.rnn), "head": count_parameters(m.head)}
+    return out
+
+
+def info(run: Run) -> str:
+    cfg, ckpt = run.cfg, run.ckpt
+    record = ckpt.get("record", {})
+    counts = parameter_counts(cfg, len(run.columns) + n_future(cfg), run.n_targets)
+    mine = "lstm" if cfg.model.cell == "lstm" else "gru"
+    other = "lstm" if mine == "gru" else "gru"
+    status = record.get("status", "unknown")
+    lines = [
+        f"run: {run.path}  ({'complete' if status == 'completed' else 'INCOMPLETE: ' + status})",
+        f"model: {cfg.model.cell}, lookback {cfg.model.lookback}, horizon {cfg.model.horizon}, "
+        f"hidden {cfg.model.hidden_size} x {cfg.model.num_layers} layer(s), norm {cfg.model.norm}",
+        f"parameters: {count_parameters(run.model):,} (recurrent {counts[mine]['recurrent']:,}, "
+        f"head {counts[mine]['head']:,}); as {other}: {sum(counts[other].values()):,} "
+        f"(recurrent {counts[other]['recurrent']:,})",
+        f"data: {record.get('data', {}).get('path', cfg.data.path)}, {record.get('data', {}).get('rows', '?')} rows, "
+        f"{len(ckpt['ids'])} series, frequency {ckpt['freq']}, last timestamp {ckpt.get('last_timestamp')}",
+        f"targets: {', '.join(run.columns[: run.n_targets])}; "
+        f"features: {', '.join(run.columns[run.n_targets :]) or '-'}",
+        f"training: {len(ckpt['history']['train_loss'])} epochs, best epoch {ckpt.get('best_epoch')}, "
+        f"device {record.get('device')}, seed {record.get('seed')}",
+        f"started {record.get('started')}, ended {record.get('ended')}",
+        f"command: {record.get('command')}",
+        "versions: " + ", ".join(f"{k} {v}" for k, v in record.get("versions", {}).items()),
+    ]
+    metrics_path = run.path / "metrics.json"
+    if metrics_path.is_file():
+        lines += ["", metrics_table(json.loads(metrics_path.read_text()))]
+    lines += ["", "config:", config.to_yaml(cfg).rstrip()]
+    return "\n".join(lines)
