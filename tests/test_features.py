@@ -459,3 +459,15 @@ def test_info_parameter_counts_lstm(cli: Cli, multi_csv: Path, tmp_path: Path) -
     assert head == (8 * LOOKBACK + 1) * HORIZON and other_total == gru + head
     model = pipeline.load_run(run).model
     assert isinstance(model.rnn, nn.LSTM) and total == count_parameters(model) == rec + head
+
+
+def test_bf16_autocast_path_trains_on_cpu(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:
+    # the GPU's bf16 path (train.precision) runs under CPU autocast too, so CI exercises its code
+    run = tmp_path / "run"
+    cli.train(multi_csv, run, "--target", "a", "--set", "train.precision=bf16")
+    ckpt = torch.load(run / "model.pt", weights_only=True)
+    assert ckpt["config"]["train"]["precision"] == "bf16"
+    assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in ckpt["state_dict"].values())
+    cli.ok("predict", run, "--backtest")
+    frame = pd.read_csv(run / "predictions.csv")
+    assert np.isfinite(frame["y_pred"]).all() and len(frame) > 0
