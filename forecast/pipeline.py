@@ -469,6 +469,7 @@ def predict_chunks(
         unit="chunk",
         disable=not progress or len(chunks) < 4,
         file=sys.stderr,
+        mininterval=1.0,  # a readable log where stderr is not a terminal
         dynamic_ncols=True,
     ):
         chunk = starts[i : i + CHUNK_WINDOWS]
