@@ -88,11 +88,7 @@ def build_config(config_file: Path | None, data: str | None, flags: dict[str, An
     for key, value in flags.items():
         if value is not None and value != []:
             config.set_value(cfg, key, value, f"--{key.split('.')[1].replace('_', '-')}")
-    cfg = config.check(config.apply_overrides(cfg, sets))
-    if cfg.data.path and Path(cfg.data.path).is_file():
-        # saved in the run: predict, evaluate and --resume then work from any folder
-        cfg.data.path = str(Path(cfg.data.path).absolute())
-    return cfg
+    return config.check(config.apply_overrides(cfg, sets))
 
 
 def resume_config(run_dir: Path, given: dict[str, Any]) -> Any:

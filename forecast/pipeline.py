@@ -212,6 +212,9 @@ def train(
 ) -> dict[str, Any]:
     """Train a model from `cfg` into a new run directory; return a summary for the CLI."""
     config.check(cfg)
+    if cfg.data.path and Path(cfg.data.path).is_file():
+        # saved in the run: predict, evaluate and --resume then work from any folder
+        cfg.data.path = str(Path(cfg.data.path).absolute())
     panel = drop_short_series(data.load_panel(cfg.data), cfg, log)
     cfg.data.target = panel.targets  # fix the resolved choice, e.g. the default last column
     prep = prepare(cfg, panel)
