@@ -28,7 +28,7 @@ def fit(
     elif isinstance(cfg, dict):
         cfg = config.from_dict(cfg)
     summary = pipeline.train(
-        config.check(cfg), out=out, force=force, quiet=quiet, log=pipeline.quiet_log if quiet else pipeline.stderr_log
+        cfg, out=out, force=force, quiet=quiet, log=pipeline.quiet_log if quiet else pipeline.stderr_log
     )
     return load(summary["run_dir"])
 

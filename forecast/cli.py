@@ -183,8 +183,6 @@ def train(
             }
             cfg = resume_config(resume, given)
         else:
-            if out is not None and Path(out).exists() and not Path(out).is_dir():
-                raise ForecastError(f"--out {out} is a file; give a folder for the run directory")
             cfg = build_config(config_file, data, flags, set_ or [])
         with sigterm_interrupts():
             summary = pipeline.train(
@@ -248,7 +246,7 @@ def evaluate(
         run = pipeline.load_run(run_dir)
         result = pipeline.evaluate(run, data, split, log=err)
         typer.echo(report.metrics_table(result))
-        if data is None:
+        if data is None and split == "test":
             typer.echo(f"wrote {run.path / 'metrics.json'}")
 
     guarded(body)

@@ -150,6 +150,12 @@ def _coerce_split(key: str, value: Any) -> dict[str, float]:
     return dict(value)
 
 
+def split_is_counts(split: dict[str, float]) -> bool:
+    """Row counts (ints) rather than fractions; zeros fit either."""
+    kinds = [isinstance(v, int) for v in split.values() if v != 0]
+    return bool(kinds) and all(kinds)
+
+
 def check(cfg: Config) -> Config:
     """Validate values that types alone do not catch; return cfg."""
     flat = {f"{s}.{k}": v for s, sec in cfg.to_dict().items() for k, v in sec.items()}
@@ -175,16 +181,18 @@ def check(cfg: Config) -> Config:
     missing = {"train", "val", "test"} - set(split)
     if missing:
         raise ForecastError(f"data.split needs train, val and test; missing {', '.join(sorted(missing))}")
-    counts = [isinstance(v, int) for v in split.values()]
+    counts = [isinstance(v, int) for v in split.values() if v != 0]  # a 0 fits either kind
     if any(counts) and not all(counts):
         raise ForecastError(
             f"data.split mixes fractions and row counts ({split}); use all fractions "
             "(0.7/0.1/0.2) or all row counts (8640/2880/2880)"
         )
-    if not any(counts) and sum(split.values()) > 1 + 1e-9:
+    if not split_is_counts(split) and sum(split.values()) > 1 + 1e-9:
         raise ForecastError(f"data.split fractions sum to {sum(split.values()):g}; they must sum to at most 1")
     if split["train"] == 0:
         raise ForecastError("data.split.train must be > 0: the model needs training rows")
+    if cfg.predict.coverage is not None and split["val"] == 0:
+        raise ForecastError("predict.coverage needs validation rows for its intervals; set data.split.val > 0")
     if not -(2**63) <= cfg.train.seed < 2**64:
         raise ForecastError(f"train.seed must fit in 64 bits (-2**63 .. 2**64 - 1), got {cfg.train.seed}")
     for key, names in (("data.target", cfg.data.target), ("data.features", cfg.data.features)):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.config import DataConfig
+from forecast.config import DataConfig, split_is_counts
 from forecast.errors import ForecastError
 
 DATE_NAMES = ("date", "datetime", "time", "timestamp", "ds", "period", "month", "day")
@@ -45,9 +45,9 @@ class Panel:
 
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read a CSV or Parquet file into a DataFrame of strings/numbers, with clear errors."""
-    path = Path(path)
     if not str(path):
         raise ForecastError("no data file given: pass --data FILE.csv or set data.path in the config")
+    path = Path(path)
     if not path.is_file():
         raise ForecastError(f"data file {str(path)!r} not found")
     if path.stat().st_size == 0:
@@ -111,9 +111,7 @@ def _read_csv_fast(path: Path, sep: str) -> pd.DataFrame:
         import pyarrow  # noqa: F401
 
         return pd.read_csv(path, sep=sep, engine="pyarrow", encoding="utf-8")
-    except ImportError:
-        pass
-    except Exception:  # the pyarrow engine refuses some valid files; the C engine decides
+    except Exception:  # no pyarrow, or its engine refuses some valid file: the C engine decides
         pass
     return pd.read_csv(path, sep=sep, encoding="utf-8-sig", skipinitialspace=True)
 
@@ -203,7 +201,7 @@ def _to_datetime(col: pd.Series, name: str, path: str) -> pd.Series:
         return pd.to_datetime(raw, errors="coerce", format="mixed", utc=True, dayfirst=dayfirst)
 
 
-def to_numeric(df: pd.DataFrame, columns: list[str], path: str, fill: str) -> np.ndarray:
+def to_numeric(df: pd.DataFrame, columns: list[str], path: str) -> np.ndarray:
     """Columns as float64, with errors naming the first bad line and value."""
     out = np.empty((len(df), len(columns)))
     for j, col in enumerate(columns):
@@ -303,7 +301,7 @@ def resolve_targets(df: pd.DataFrame, cfg: DataConfig, date_col: str, path: str)
     targets = list(cfg.target)
     if not targets:
         # the last numeric column, counting one whose stray bad cell to_numeric will then report
-        numeric = [c for c in df.columns if c not in reserved and _mostly_numeric(df[c])]
+        numeric = [c for c in df.columns if c not in reserved and c not in cfg.features and _mostly_numeric(df[c])]
         if not numeric:
             raise ForecastError(f"{path} has no numeric column to forecast; set data.target")
         targets = [numeric[-1]]
@@ -334,7 +332,7 @@ def load_panel(cfg: DataConfig, source: str | Path | pd.DataFrame | None = None)
     targets, features = resolve_targets(df, cfg, date_col, path)
     columns = targets + features
     times = parse_times(df[date_col], date_col, path)
-    values = to_numeric(df, columns, path, cfg.fill)
+    values = to_numeric(df, columns, path)
     if cfg.fill == "none":
         check_missing(values, columns, path)  # before any reordering, so lines are the file's
     ids = df[cfg.id_column].astype(str).to_numpy() if cfg.id_column else np.full(len(df), "")
@@ -376,11 +374,17 @@ def load_panel(cfg: DataConfig, source: str | Path | pd.DataFrame | None = None)
 # ---------------------------------------------------------------- splitting
 
 
-def split_borders(lengths: np.ndarray, split: dict[str, float]) -> np.ndarray:
-    """(S, 3) ends of train, val and test, in rows from each series' start."""
-    if all(isinstance(v, int) for v in split.values()):
+def split_borders(lengths: np.ndarray, split: dict[str, float], strict: bool = True) -> np.ndarray:
+    """(S, 3) ends of train, val and test, in rows from each series' start.
+
+    Row counts longer than a series are an error, or (strict=False, for new data given to a
+    trained model) cut at the series' end.
+    """
+    if split_is_counts(split):
         parts = np.array([split["train"], split["val"], split["test"]], dtype=np.int64)
         ends = np.cumsum(parts)[None, :].repeat(len(lengths), axis=0)
+        if not strict:
+            return np.minimum(ends, lengths[:, None])
         short = np.flatnonzero(ends[:, 2] > lengths)
         if len(short):
             raise ForecastError(
@@ -465,6 +469,8 @@ class Scaler:
 def fit_scaler(panel: Panel, train_end: np.ndarray) -> Scaler:
     from sklearn.preprocessing import MinMaxScaler
 
+    if (train_end == 0).any():
+        raise ForecastError("the train split has 0 rows; use more data or a larger data.split.train")
     mins, maxs = [], []
     for s in range(len(panel.ids)):
         a = panel.offsets[s]

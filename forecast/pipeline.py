@@ -92,7 +92,9 @@ def model_inputs(panel: data.Panel, scaler: data.Scaler, cfg: Config) -> np.ndar
 
 
 def prepare(cfg: Config, panel: data.Panel, scaler: data.Scaler | None = None) -> Prepared:
-    borders = data.split_borders(panel.lengths(), cfg.data.split)
+    """Split and scale; given a trained scaler (new data for a trained model), row-count splits
+    longer than a series are cut at its end rather than refused."""
+    borders = data.split_borders(panel.lengths(), cfg.data.split, strict=scaler is None)
     if scaler is None:
         scaler = data.fit_scaler(panel, borders[:, 0])
     return Prepared(panel, borders, scaler, model_inputs(panel, scaler, cfg))
@@ -264,11 +266,13 @@ def train(
     close_distributed()
     if rank > 0:  # rank 0 alone writes the run directory
         return {"run_dir": run_dir, "status": result.status, "best_epoch": result.best_epoch, "rank": rank}
-    if result.status == "diverged" and not result.history:
-        for name in ("config.yaml", "state.pt"):  # nothing worth keeping: leave no half-made run behind
+    if result.status in ("diverged", "interrupted") and not result.history and not resume:
+        for name in ("config.yaml", "state.pt"):  # no epoch finished: leave no half-made run behind
             (run_dir / name).unlink(missing_ok=True)
         if run_dir.is_dir() and not any(run_dir.iterdir()):
             run_dir.rmdir()
+        if result.status == "interrupted":
+            raise KeyboardInterrupt  # before the first epoch ended: nothing to keep or resume
         raise ForecastError(
             f"training diverged (loss became NaN or inf) in the first epoch; lower train.lr (now {cfg.train.lr})"
         )
@@ -285,7 +289,7 @@ def train(
     if result.status == "interrupted":
         return summary
     if counts["test"]:
-        run = load_run(run_dir)
+        run = load_run(run_dir, device.type)
         summary["metrics"] = evaluate(run, log=log, prep=prep)
     return summary
 
@@ -313,7 +317,7 @@ def save_run(
         "n_targets": panel.n_targets,
         "ids": panel.ids,
         "freq": panel.freq,
-        "last_timestamp": str(pd.Timestamp(panel.times[-1])),
+        "last_timestamp": str(pd.Timestamp(panel.times.max())),
         "history": {k: [h[k] for h in result.history] for k in ("train_loss", "val_loss", "lr", "seconds")},
         "best_epoch": result.best_epoch,
         "record": record,
@@ -671,7 +675,7 @@ def evaluate(
         result["series"] = {
             sid: {name: s.result(i) for name, s in scores.items()} for i, sid in enumerate(prep.panel.ids)
         }
-    if data_path is None:
+    if data_path is None and split == "test":  # metrics.json holds the test scores of the training data
         checkpoint.write_text(run.path / "metrics.json", json.dumps(result, indent=2) + "\n")
     return result
 

@@ -17,10 +17,12 @@ MAX_PANELS = 4
 
 
 def _save(fig: plt.Figure, path: Path) -> None:
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    try:
+        fig.tight_layout()
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+    finally:
+        plt.close(fig)
 
 
 def _panels(n: int, title: str) -> tuple[plt.Figure, list[plt.Axes]]:

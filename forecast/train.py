@@ -84,7 +84,9 @@ def seed_everything(seed: int) -> None:
 
 
 def autocast(device: torch.device, precision: str) -> Any:
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    return torch.autocast(
+        device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16" and device.type == "cuda"
+    )
 
 
 def epoch_batches(n: int, cfg: TrainConfig, device: torch.device) -> list[torch.Tensor]:
