@@ -393,12 +393,16 @@ class Run:
         """Metrics of the model and the baselines; writes metrics.json when scoring the training data."""
         return evaluate(self, source, split)
 
-    def scaler_for(self, ids: list[str]) -> data.Scaler:
+    def rows_for(self, ids: list[str]) -> list[int]:
+        """Where each series id sits in the checkpoint's per-series arrays."""
         known = {sid: i for i, sid in enumerate(self.ckpt["ids"])}
         unknown = [sid for sid in ids if sid not in known]
         if unknown:
             raise ForecastError(f"series not seen in training: {', '.join(unknown[:5])}")
-        rows = [known[sid] for sid in ids]
+        return [known[sid] for sid in ids]
+
+    def scaler_for(self, ids: list[str]) -> data.Scaler:
+        rows = self.rows_for(ids)
         return data.Scaler(self.ckpt["scaler"]["min"].numpy()[rows], self.ckpt["scaler"]["max"].numpy()[rows])
 
 
@@ -631,8 +635,7 @@ def evaluate(
     starts = prep.starts(split, L, H)
     if len(starts) == 0:
         raise ForecastError(f"the {split} split has no complete window to evaluate")
-    ids = list(run.ckpt["ids"])
-    rows = [ids.index(sid) for sid in prep.panel.ids]
+    rows = run.rows_for(prep.panel.ids)
     std, scale = run.ckpt["train_std"].numpy()[rows], run.ckpt["mase_scale"].numpy()[rows]
     season, linear = int(run.ckpt["season"]), run.ckpt["linear"].numpy()
     names = ("model", "repeat_last", "seasonal_naive", "linear")
