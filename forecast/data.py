@@ -241,10 +241,8 @@ def check_missing(values: np.ndarray, columns: list[str], path: str) -> None:
 
 
 def fill_missing(values: np.ndarray, columns: list[str], fill: str, path: str, where: str = "") -> np.ndarray:
-    """One series' values with gaps filled per data.fill (none: refuse them)."""
-    if fill == "none":
-        check_missing(values, columns, path)
-    if not np.isnan(values).any():
+    """One series' values with gaps filled per data.fill (`none` leaves them: load_panel refused them)."""
+    if fill == "none" or not np.isnan(values).any():
         return values
     frame = pd.DataFrame(values)
     frame = frame.ffill() if fill == "ffill" else frame.interpolate(limit_direction="both")
