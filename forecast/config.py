@@ -34,21 +34,23 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    lookback: int = 96  # input window length L
-    horizon: int = 24  # steps H forecast at once
+    lookback: int | None = None  # input window length L; None = from the frequency, horizon and length
+    horizon: int | None = None  # steps H forecast at once; None = from the frequency (12 for monthly, ...)
     hidden_size: int = 64  # recurrent state size D
     num_layers: int = 1  # stacked recurrent layers
     dropout: float = 0.2  # between recurrent layers and before the head
     cell: str = "gru"  # gru | lstm | gru_explicit (gate-by-gate GRU, for reading)
-    norm: str = "last"  # per-window normalization: none | last (subtract last value) | revin
-    segment: int = 1  # steps per recurrent input: the GRU reads lookback/segment segments (SegRNN-style)
+    norm: str = "auto"  # per-window normalization: auto | none | last | seasonal | revin (see model.py)
+    season: int | None = None  # seasonal period in steps for norm seasonal; None = from the frequency
+    highway: bool = True  # add a linear map from the window to the forecast, fitted in closed form first
+    segment: int | None = None  # rows per recurrent step (SegRNN-style); None = 1, or more for long lookbacks
     channels: str = "joint"  # joint: one GRU reads all columns | independent: each target alone, shared weights
 
 
 @dataclass
 class TrainConfig:
     epochs: int = 20  # upper bound; early stopping may end sooner
-    batch_size: int = 256
+    batch_size: int | None = None  # None = 256, or less for small data (an epoch of at least 8 batches)
     lr: float = 1e-3  # Adam learning rate
     weight_decay: float = 0.0  # Adam (decoupled, AdamW) weight decay
     lr_schedule: str = "cosine"  # none | cosine (decay to 10% over the epochs)
@@ -57,7 +59,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
     precision: str = "fp32"  # fp32 | bf16 (autocast, on cuda)
-    steps_per_epoch: int = 0  # cap on batches drawn per epoch, at random; 0 = every window once
+    steps_per_epoch: int | None = None  # batches per epoch, drawn at random; 0 = every window once;
+    # None = every window once, but at least 25 batches (small data) and at most 100 (long data)
 
 
 @dataclass
@@ -80,7 +83,7 @@ CHOICES = {
     "data.fill": ("none", "ffill", "interpolate"),
     "data.gaps": ("warn", "error"),
     "model.cell": ("gru", "lstm", "gru_explicit"),
-    "model.norm": ("none", "last", "revin"),
+    "model.norm": ("auto", "none", "last", "seasonal", "revin"),
     "model.channels": ("joint", "independent"),
     "train.lr_schedule": ("none", "cosine"),
     "train.device": ("auto", "cpu", "cuda", "mps"),
@@ -92,6 +95,7 @@ POSITIVE = (
     "model.hidden_size",
     "model.num_layers",
     "model.segment",
+    "model.season",
     "train.epochs",
     "train.batch_size",
     "train.lr",
@@ -163,12 +167,12 @@ def check(cfg: Config) -> Config:
         if flat[key] not in allowed:
             raise ForecastError(f"{key} must be one of {', '.join(allowed)}, got {flat[key]!r}")
     for key in POSITIVE:
-        if flat[key] <= 0:
+        if flat[key] is not None and flat[key] <= 0:
             raise ForecastError(f"{key} must be > 0, got {flat[key]!r}")
     for key in NON_NEGATIVE:
-        if flat[key] < 0:
+        if flat[key] is not None and flat[key] < 0:
             raise ForecastError(f"{key} must be >= 0, got {flat[key]!r}")
-    if cfg.model.lookback % cfg.model.segment:
+    if cfg.model.lookback and cfg.model.segment and cfg.model.lookback % cfg.model.segment:
         raise ForecastError(
             f"model.lookback ({cfg.model.lookback}) must be a multiple of model.segment ({cfg.model.segment})"
         )

@@ -72,8 +72,15 @@ class Forecaster(nn.Module):
     """GRU (or LSTM) over the lookback window -> flatten -> Linear -> every horizon step.
 
     Inputs hold the T targets first, then features. With `norm`, each window is normalized on its
-    own (subtract its last value, or RevIN: its mean and std per column) and the forecast is
-    mapped back, which makes the model robust to level shifts between train and test.
+    own and the forecast is mapped back, which makes the model robust to level shifts between
+    train and test:
+        last      subtract the window's last value; the forecast starts from repeat-last
+        seasonal  subtract the last value from the inputs; the forecast starts from seasonal naive
+                  (the last `season` steps repeated), so the network learns what the season misses
+        revin     subtract the window's mean, divide by its std (per column)
+    With `highway`, a linear map from each target's normalized window to its horizon (LSTNet's
+    "highway", NLinear's map) is added to the head. pipeline.train sets it to the closed-form
+    least-squares fit and the head starts at zero, so training starts from that linear forecast.
     """
 
     def __init__(self, n_inputs: int, n_targets: int, cfg: ModelConfig, n_future: int = 0):
@@ -81,33 +88,70 @@ class Forecaster(nn.Module):
         self.n_targets = n_targets
         self.n_future = n_future  # known-future columns (calendar), also fed to the head
         self.lookback, self.horizon, self.norm = cfg.lookback, cfg.horizon, cfg.norm
+        self.season = cfg.season or 1
         self.independent = cfg.channels == "independent"
         # independent: every target is its own sequence of (value, other inputs), one head output each
         rnn_inputs = n_inputs - n_targets + 1 if self.independent else n_inputs
         outputs = cfg.horizon if self.independent else cfg.horizon * n_targets
         # segment: the GRU reads lookback/segment steps, each holding `segment` consecutive rows
-        self.segment = cfg.segment
-        steps = cfg.lookback // cfg.segment
-        self.rnn = make_rnn(cfg.cell, rnn_inputs * cfg.segment, cfg.hidden_size, cfg.num_layers, cfg.dropout)
+        self.segment = cfg.segment or 1
+        steps = cfg.lookback // self.segment
+        self.rnn = make_rnn(cfg.cell, rnn_inputs * self.segment, cfg.hidden_size, cfg.num_layers, cfg.dropout)
         self.dropout = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(cfg.hidden_size * steps + cfg.horizon * n_future, outputs)
+        # one map shared by every target column: (L, H) weights plus an (H,) bias
+        self.highway = nn.Linear(cfg.lookback, cfg.horizon) if cfg.highway else None
+        if self.highway is not None:  # start from the base forecast; pipeline.train fits the highway
+            for layer in (self.highway, self.head):
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
+
+    def base(self, x: torch.Tensor) -> torch.Tensor:
+        """The forecast the network corrects, in input units: (B, L, T) -> (B, H, T)."""
+        if self.norm == "seasonal" and 1 < self.season <= self.lookback:
+            # step h repeats the value `season` (or a multiple) steps back, inside the window
+            h = torch.arange(self.horizon, device=x.device)
+            back = self.season * (h // self.season + 1)
+            return x[:, self.lookback - back + h, :]
+        return x[:, -1:, :].expand(-1, self.horizon, -1)
 
     def forward(self, x: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
         # B batch, L lookback, F inputs, D hidden, H horizon, T targets, C known-future columns
         B, L, F = x.shape
         T, C = self.n_targets, self.n_future
         n_scaled = F - C  # calendar columns are already in [-1, 1]: not normalized per window
-        spread: torch.Tensor | None = None
-        if self.norm == "last":
-            shift = x[:, -1:, :n_scaled]  # (B, 1, F - C)
-        elif self.norm == "revin":
-            shift = x[:, :, :n_scaled].mean(dim=1, keepdim=True)  # (B, 1, F - C)
-            spread = (x[:, :, :n_scaled].var(dim=1, keepdim=True, unbiased=False) + 1e-5).sqrt()
-        if self.norm != "none":
-            scaled = x[:, :, :n_scaled] - shift
-            if spread is not None:
-                scaled = scaled / spread
-            x = torch.cat([scaled, x[:, :, n_scaled:]], dim=2)
+        x, shift, spread = self.normalize(x, n_scaled)
+        out = self.network(x, future)  # (B, H, T)
+        if self.highway is not None:
+            out = out + self.highway(x[:, :, :T].transpose(1, 2)).transpose(1, 2)  # (B, T, L) -> (B, H, T)
+        return self.denormalize(out, shift, spread)
+
+    def normalize(
+        self, x: torch.Tensor, n_scaled: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Per-window normalization of the scaled columns; returns (x, shift (B, 1|H, T), spread)."""
+        if self.norm == "none":
+            return x, None, None
+        T = self.n_targets
+        if self.norm == "revin":
+            mean = x[:, :, :n_scaled].mean(dim=1, keepdim=True)  # (B, 1, F - C)
+            std = (x[:, :, :n_scaled].var(dim=1, keepdim=True, unbiased=False) + 1e-5).sqrt()
+            scaled = (x[:, :, :n_scaled] - mean) / std
+            return torch.cat([scaled, x[:, :, n_scaled:]], dim=2), mean[:, :, :T], std[:, :, :T]
+        # the inputs lose their level; the forecast returns to the base (repeat-last or seasonal naive)
+        last = x[:, -1:, :n_scaled]  # (B, 1, F - C)
+        scaled = torch.cat([x[:, :, :n_scaled] - last, x[:, :, n_scaled:]], dim=2)
+        return scaled, self.base(x[:, :, :T]), None
+
+    def denormalize(self, y: torch.Tensor, shift: torch.Tensor | None, spread: torch.Tensor | None) -> torch.Tensor:
+        if spread is not None:
+            y = y * spread
+        return y if shift is None else y + shift
+
+    def network(self, x: torch.Tensor, future: torch.Tensor | None) -> torch.Tensor:
+        """The GRU-flatten-Linear part on normalized inputs: (B, L, F) -> (B, H, T)."""
+        B, L, F = x.shape
+        T, C = self.n_targets, self.n_future
         if self.independent:
             own = x[:, :, :T].permute(0, 2, 1).reshape(B * T, L, 1)  # (B*T, L, 1)
             rest = x[:, None, :, T:].expand(B, T, L, F - T).reshape(B * T, L, F - T)
@@ -124,14 +168,8 @@ class Forecaster(nn.Module):
             flat = torch.cat([flat, ahead], dim=1)
         y = self.head(flat)  # (B, H*T) or (B*T, H)
         if self.independent:
-            y = y.view(B, T, self.horizon).transpose(1, 2)  # (B, H, T)
-        else:
-            y = y.view(B, self.horizon, T)  # (B, H, T)
-        if spread is not None:
-            y = y * spread[:, :, :T]
-        if self.norm != "none":
-            y = y + shift[:, :, :T]
-        return y
+            return y.view(B, T, self.horizon).transpose(1, 2)  # (B, H, T)
+        return y.view(B, self.horizon, T)  # (B, H, T)
 
 
 def build_model(n_inputs: int, n_targets: int, cfg: ModelConfig, n_future: int = 0) -> Forecaster:

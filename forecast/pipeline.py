@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from forecast import __version__, checkpoint, config, data, metrics
+from forecast import __version__, checkpoint, choices, config, data, metrics
 from forecast.config import Config
 from forecast.errors import ForecastError
 from forecast.model import Forecaster, build_model, count_parameters
@@ -95,9 +95,26 @@ def prepare(cfg: Config, panel: data.Panel, scaler: data.Scaler | None = None) -
     """Split and scale; given a trained scaler (new data for a trained model), row-count splits
     longer than a series are cut at its end rather than refused."""
     borders = data.split_borders(panel.lengths(), cfg.data.split, strict=scaler is None)
+    borders = fit_borders(borders, cfg)
     if scaler is None:
         scaler = data.fit_scaler(panel, borders[:, 0])
     return Prepared(panel, borders, scaler, model_inputs(panel, scaler, cfg))
+
+
+def fit_borders(borders: np.ndarray, cfg: Config) -> np.ndarray:
+    """Give a requested validation or test part at least `horizon` rows, taken from the parts before it.
+
+    Six years of monthly data split 0.7/0.1/0.2 has a 7-row validation part: too short for one
+    12-month window. Borders move earlier rather than refuse the file; train keeps what is left.
+    """
+    H, borders = cfg.model.horizon, borders.copy()
+    for i, part in ((2, "test"), (1, "val")):
+        if cfg.data.split[part] > 0:
+            short = borders[:, i] - borders[:, i - 1] < H
+            borders[short, i - 1] = np.maximum(borders[short, i] - H, 0)
+            if i == 2:  # a longer test part may leave val shorter than train's end
+                borders[:, 0] = np.minimum(borders[:, 0], borders[:, 1])
+    return borders
 
 
 def subsample(starts: np.ndarray, n: int) -> np.ndarray:
@@ -121,6 +138,59 @@ def check_windows(prep: Prepared, cfg: Config, path: str) -> dict[str, int]:
                 f"and needs {need}; use more data, a shorter lookback/horizon, or change data.split"
             )
     return counts
+
+
+def choose_sizes(cfg: Config, panel: data.Panel) -> list[str]:
+    """Horizon, lookback, season and segment from the frequency and series lengths, where unset."""
+    lengths = panel.lengths()
+    train_rows = int(np.median(data.split_borders(lengths, cfg.data.split, strict=False)[:, 0]))
+    return choices.choose_sizes(cfg, data.season_length(panel.freq), panel.freq, train_rows)
+
+
+def train_windows(prep: Prepared, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
+    """Target inputs (W, L, T) and targets (W, H, T) of at most MAX_STAT_WINDOWS training windows."""
+    L, H = cfg.model.lookback, cfg.model.horizon
+    return gather_numpy(
+        prep.scaled, subsample(prep.starts("train", L, H), MAX_STAT_WINDOWS), L, H, prep.panel.n_targets
+    )
+
+
+def choose_norm(cfg: Config, prep: Prepared) -> list[str]:
+    """norm auto: seasonal when the season fits the lookback and seasonal naive beats repeat-last
+    on the training windows, else last."""
+    if cfg.model.norm != "auto":
+        return []
+    season = cfg.model.season or 1
+    fits = 1 < season <= cfg.model.lookback
+    cfg.model.norm = "seasonal" if fits and choices.seasonal_beats_last(*train_windows(prep, cfg), season) else "last"
+    return [f"norm {cfg.model.norm}" + (f" (season {season})" if cfg.model.norm == "seasonal" else "")]
+
+
+def init_highway(model: Forecaster, prep: Prepared, cfg: Config) -> str:
+    """Start the highway at a closed-form fit of what the base forecast misses on training windows,
+    or at zero (the base alone) when that does better on the validation windows. Returns the choice."""
+    if model.highway is None or model.norm not in ("last", "seasonal"):
+        return ""  # with norm none or revin the highway sees raw or standardized windows: it starts at zero
+    x, y = train_windows(prep, cfg)
+    fits = choices.highway_fits(*(a.astype(np.float64) for a in (x, y, model.base(torch.from_numpy(x)).numpy())))
+    L, H, T = cfg.model.lookback, cfg.model.horizon, prep.panel.n_targets
+    vx, vy = gather_numpy(prep.scaled, subsample(prep.starts("val", L, H), MAX_STAT_WINDOWS), L, H, T)
+    if len(vx) == 0:
+        weight, bias = fits[0]
+    else:
+        vbase = model.base(torch.from_numpy(vx)).numpy()
+
+        def val_mse(fit: tuple[np.ndarray, np.ndarray]) -> float:
+            w, b = fit
+            guess = vbase + np.moveaxis(np.moveaxis(vx - vx[:, -1:, :], 1, 2) @ w.T + b, 1, 2)
+            return float(((guess - vy) ** 2).mean())
+
+        zero = (np.zeros_like(fits[0][0]), np.zeros_like(fits[0][1]))
+        weight, bias = min([*fits, zero], key=val_mse)
+    with torch.no_grad():
+        model.highway.weight.copy_(torch.from_numpy(weight))
+        model.highway.bias.copy_(torch.from_numpy(bias))
+    return "highway starts at zero" if not weight.any() else ""
 
 
 def drop_short_series(panel: data.Panel, cfg: Config, log: Log) -> data.Panel:
@@ -217,10 +287,15 @@ def train(
     if cfg.data.path and Path(cfg.data.path).is_file():
         # saved in the run: predict, evaluate and --resume then work from any folder
         cfg.data.path = str(Path(cfg.data.path).absolute())
-    panel = drop_short_series(data.load_panel(cfg.data), cfg, log)
+    panel = data.load_panel(cfg.data)
+    chosen = choose_sizes(cfg, panel)
+    panel = drop_short_series(panel, cfg, log)
     cfg.data.target = panel.targets  # fix the resolved choice, e.g. the default last column
     prep = prepare(cfg, panel)
     counts = check_windows(prep, cfg, cfg.data.path)
+    chosen += choose_norm(cfg, prep)
+    budget = choices.training_budget(cfg, counts["train"])
+    cfg.train.batch_size, cfg.train.steps_per_epoch = budget.batch_size, budget.steps_per_epoch
     rank, world_size = init_distributed(cfg.train.device)
     if rank > 0:
         log = quiet_log
@@ -230,18 +305,25 @@ def train(
         f"data: {cfg.data.path}, {len(panel.values)} rows, {len(panel.ids)} series, frequency {panel.freq}, "
         f"windows train/val/test {counts['train']}/{counts['val']}/{counts['test']}"
     )
+    if chosen:
+        log(f"chosen from the data: {', '.join(chosen)} (set them to override)")
+    log(f"budget: {budget.describe(counts['train'])}, early stopping after {cfg.train.patience} epochs without gain")
 
     seed_everything(cfg.train.seed)
     device = pick_device(cfg.train.device)
-    model = build_model(prep.scaled.shape[1], panel.n_targets, cfg.model, n_future(cfg)).to(device)
+    model = build_model(prep.scaled.shape[1], panel.n_targets, cfg.model, n_future(cfg))
+    start = init_highway(model, prep, cfg)
+    if start:
+        log(f"{start}: the base forecast alone did better on validation than the closed-form fits")
+    model = model.to(device)
     windows = Windows(
         torch.from_numpy(prep.scaled).to(device), panel.n_targets, cfg.model.lookback, cfg.model.horizon, n_future(cfg)
     )
     starts = {p: torch.from_numpy(prep.starts(p, cfg.model.lookback, cfg.model.horizon)).to(device) for p in PARTS}
     if cfg.train.steps_per_epoch:  # capped epochs validate on a fixed random subset of the same size
-        budget = cfg.train.steps_per_epoch * cfg.train.batch_size
+        budget_windows = cfg.train.steps_per_epoch * cfg.train.batch_size
         starts["val"] = torch.from_numpy(
-            subsample(prep.starts("val", cfg.model.lookback, cfg.model.horizon), budget)
+            subsample(prep.starts("val", cfg.model.lookback, cfg.model.horizon), budget_windows)
         ).to(device)
     log(
         f"model: {cfg.model.cell}, {count_parameters(model):,} parameters, on {device}"
@@ -288,8 +370,11 @@ def train(
         )
     if result.status == "interrupted":
         return summary
+    run = load_run(run_dir, device.type)
+    warning = baseline_warning(run.ckpt.get("val_mse", {}))
+    if warning:
+        log(warning)
     if counts["test"]:
-        run = load_run(run_dir, device.type)
         summary["metrics"] = evaluate(run, log=log, prep=prep)
     return summary
 
@@ -352,12 +437,36 @@ def fit_reference_stats(prep: Prepared, cfg: Config, model: Forecaster, device: 
     }
     val = subsample(prep.starts("val", L, H), MAX_STAT_WINDOWS)  # exchangeable: a subset stays valid
     if len(val):
-        residuals = []
+        residuals, sq = [], dict.fromkeys(("model", "repeat_last", "seasonal_naive", "linear"), 0.0)
         for chunk, pred in predict_chunks(model, prep.scaled, val, cfg, device):
-            residuals.append(np.abs(pred - gather_numpy(prep.scaled, chunk, L, H, T)[1]))
+            x, y = gather_numpy(prep.scaled, chunk, L, H, T)
+            residuals.append(np.abs(pred - y))
+            for name, guess in (
+                ("model", pred),
+                ("repeat_last", metrics.repeat_last(x, H)),
+                ("seasonal_naive", metrics.seasonal_naive(x, H, season)),
+                ("linear", metrics.predict_linear(linear, x)),
+            ):
+                sq[name] += float(((guess - y) ** 2).sum())
         q = np.quantile(np.concatenate(residuals), QUANTILE_LEVELS, axis=0, method="higher")
         stats.update(conformal=torch.from_numpy(q), n_val_windows=len(val))  # (levels, H, T), scaled
+        stats["val_mse"] = {name: v / (len(val) * H * T) for name, v in sq.items()}  # scaled units
     return stats
+
+
+def baseline_warning(val_mse: dict[str, float]) -> str | None:
+    """One line naming the best baseline when it beats the model on the validation windows."""
+    others = [n for n in val_mse if n != "model"]
+    if not others:
+        return None
+    name = min(others, key=val_mse.__getitem__)
+    if val_mse[name] >= val_mse["model"]:
+        return None
+    return (
+        f"warning: on the validation windows the {name.replace('_', ' ')} baseline beats the model "
+        f"(MSE {val_mse[name]:.4g} against {val_mse['model']:.4g}, scaled units); "
+        "its forecasts may serve better here, or try more data or another lookback"
+    )
 
 
 # ---------------------------------------------------------------- loading a run
@@ -411,6 +520,7 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
     if not path.is_dir():
         raise ForecastError(f"run directory {str(path)!r} not found")
     ckpt = checkpoint.load(path / "model.pt")
+    ckpt["config"].get("model", {}).setdefault("highway", False)  # runs from before the highway had none
     cfg = config.from_dict(ckpt["config"], f"{path / 'model.pt'}")
     n_inputs = len(ckpt["columns"]) + n_future(cfg)
     model = build_model(n_inputs, int(ckpt["n_targets"]), cfg.model, n_future(cfg))

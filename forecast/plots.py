@@ -40,7 +40,9 @@ def plot_loss(history: pd.DataFrame, path: Path) -> None:
         best = history.loc[history["val_loss"].idxmin()]
         ax.axvline(best["epoch"], color="grey", ls=":", label=f"best (epoch {int(best['epoch'])})")
     ax.set(xlabel="epoch", ylabel="MSE (scaled units)", title="Training and validation loss")
-    ax.set_yscale("log")
+    losses = history[["train_loss", "val_loss"]].to_numpy()
+    if (losses[~pd.isna(losses)] > 0).all():  # a constant series can reach a loss of exactly 0
+        ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend()
     _save(fig, path)

@@ -92,13 +92,26 @@ def plot(run: Run, out: str | None = None, series: str | None = None, log: Log =
 
 
 def parameter_counts(cfg: Config, n_inputs: int, n_targets: int) -> dict[str, dict[str, int]]:
-    """Parameters per part (recurrent layers, head) for this config's cell and the alternatives."""
+    """Parameters per part (recurrent layers, head, highway) for this config's cell and the alternative."""
     out = {}
     for cell in ("gru", "lstm"):
         model_cfg = config.ModelConfig(**{**cfg.model.__dict__, "cell": cell})
         m = build_model(n_inputs, n_targets, model_cfg, n_future(cfg))
-        out[cell] = {"recurrent": count_parameters(m.rnn), "head": count_parameters(m.head)}
+        highway = count_parameters(m.highway) if m.highway is not None else 0
+        out[cell] = {"recurrent": count_parameters(m.rnn), "head": count_parameters(m.head), "highway": highway}
     return out
+
+
+def describe_forecast(cfg: Config) -> str:
+    """What the model's forecast is made of, in words."""
+    model = cfg.model
+    base = {"seasonal": f"seasonal naive (season {model.season})", "last": "repeat-last"}.get(model.norm)
+    parts = [f"{base}" if base else f"norm {model.norm}"]
+    if model.highway:
+        parts.append("highway (linear map of the window)")
+    segment = f", {model.segment} rows a step" if (model.segment or 1) > 1 else ""
+    parts.append(f"{model.cell.upper()}-flatten-Linear{segment}")
+    return " + ".join(parts)
 
 
 def info(run: Run) -> str:
@@ -112,8 +125,10 @@ def info(run: Run) -> str:
         f"run: {run.path}  ({'complete' if status == 'completed' else 'INCOMPLETE: ' + status})",
         f"model: {cfg.model.cell}, lookback {cfg.model.lookback}, horizon {cfg.model.horizon}, "
         f"hidden {cfg.model.hidden_size} x {cfg.model.num_layers} layer(s), norm {cfg.model.norm}",
+        f"forecast: {describe_forecast(cfg)}",
         f"parameters: {count_parameters(run.model):,} (recurrent {counts[mine]['recurrent']:,}, "
-        f"head {counts[mine]['head']:,}); as {other}: {sum(counts[other].values()):,} "
+        f"head {counts[mine]['head']:,}, highway {counts[mine]['highway']:,}); as {other}: "
+        f"{sum(counts[other].values()):,} "
         f"(recurrent {counts[other]['recurrent']:,})",
         f"data: {record.get('data', {}).get('path', cfg.data.path)}, {record.get('data', {}).get('rows', '?')} rows, "
         f"{len(ckpt['ids'])} series, frequency {ckpt['freq']}, last timestamp {ckpt.get('last_timestamp')}",

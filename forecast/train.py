@@ -90,12 +90,14 @@ def autocast(device: torch.device, precision: str) -> Any:
 
 
 def epoch_batches(n: int, cfg: TrainConfig, device: torch.device) -> list[torch.Tensor]:
-    """Shuffled batches of window positions; with steps_per_epoch, that many random batches."""
-    if cfg.steps_per_epoch and cfg.steps_per_epoch * cfg.batch_size < n:
-        order = torch.randint(n, (cfg.steps_per_epoch * cfg.batch_size,), device=device)
-    else:
-        order = torch.randperm(n, device=device)
-    return list(order.split(cfg.batch_size))
+    """Shuffled batches of window positions: every window once, or steps_per_epoch batches drawn
+    from as many shuffled passes as that takes (fewer windows than it needs: several passes)."""
+    batch = cfg.batch_size or n
+    if not cfg.steps_per_epoch:
+        return list(torch.randperm(n, device=device).split(batch))
+    total = cfg.steps_per_epoch * batch
+    passes = [torch.randperm(n, device=device) for _ in range(math.ceil(total / n))]
+    return list(torch.cat(passes)[:total].split(batch))
 
 
 @torch.inference_mode()
@@ -110,6 +112,10 @@ def mean_loss(model: nn.Module, windows: Windows, starts: torch.Tensor, batch_si
             pred = model(windows.inputs(chunk), windows.future(chunk))
         total += ((pred.float() - windows.targets(chunk)) ** 2).mean(dim=(1, 2)).sum()
     return float(total) / len(starts)
+
+
+def batch_size(cfg: TrainConfig, starts: torch.Tensor) -> int:
+    return cfg.batch_size or len(starts)
 
 
 def cosine_factor(epochs: int) -> Callable[[int], float]:
@@ -157,6 +163,11 @@ def fit(
         torch.set_rng_state(resume["rng"])
         if device.type == "cuda" and "cuda_rng" in resume:  # shuffles and dropout draw on the GPU there
             torch.cuda.set_rng_state(resume["cuda_rng"], device)
+    elif len(val_starts):  # the starting weights compete too: training must beat them on validation
+        start = mean_loss(model, windows, val_starts, batch_size(cfg, train_starts), cfg.precision)
+        if math.isfinite(start):
+            result.best_val = start
+            result.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     loss_fn = nn.MSELoss()
     bar = tqdm(
         range(first_epoch, cfg.epochs + 1),
@@ -210,7 +221,7 @@ def fit(
             if not math.isfinite(train_loss):
                 result.status = "diverged"
                 break
-            val_loss = mean_loss(model, windows, val_starts, cfg.batch_size, cfg.precision)
+            val_loss = mean_loss(model, windows, val_starts, batch_size(cfg, train_starts), cfg.precision)
             if len(val_starts) and not math.isfinite(val_loss):
                 result.status = "diverged"
                 break

@@ -21,7 +21,10 @@ def write(tmp_path: Path, text: str, name: str = "cfg.yaml") -> Path:
 def test_defaults_are_complete_and_valid() -> None:
     cfg = config.check(Config())
     assert cfg.data.split == {"train": 0.7, "val": 0.1, "test": 0.2}
-    assert (cfg.model.lookback, cfg.model.horizon, cfg.model.cell, cfg.model.norm) == (96, 24, "gru", "last")
+    # sizes, season, segment and normalization left to the data; train chooses and saves them
+    model = cfg.model
+    assert (model.lookback, model.horizon, model.season, model.segment) == (None, None, None, None)
+    assert (model.cell, model.norm, model.highway) == ("gru", "auto", True)
     assert (cfg.data.target, cfg.data.features, cfg.data.fill, cfg.data.gaps) == ([], [], "none", "warn")
     assert cfg.train.device == "auto" and cfg.predict.coverage is None
 
@@ -51,7 +54,7 @@ def test_load_yaml_values_and_types(tmp_path: Path) -> None:
     assert cfg.data.split == {"train": 8640, "val": 2880, "test": 2880}
     assert cfg.model.lookback == 336 and cfg.model.dropout == 0.0 and isinstance(cfg.model.dropout, float)
     assert cfg.train.lr == 1e-3 and cfg.train.seed == 7
-    assert cfg.model.horizon == 24  # untouched keys keep the code default
+    assert cfg.model.horizon is None  # untouched keys keep the code default (chosen from the data)
 
 
 def test_load_yaml_resolves_data_path_beside_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,7 +23,7 @@ from forecast.windows import PARTS, series_of, window_starts
 
 
 def small(**kwargs) -> ModelConfig:
-    return ModelConfig(**{"lookback": LOOKBACK, "horizon": HORIZON, "hidden_size": 8, **kwargs})
+    return ModelConfig(**{"lookback": LOOKBACK, "horizon": HORIZON, "hidden_size": 8, "highway": False, **kwargs})
 
 
 def read_times(path: Path) -> pd.DataFrame:
@@ -150,7 +150,8 @@ def train_multi(tmp_path_factory: pytest.TempPathFactory, name: str, *args: str)
 
 @pytest.fixture(scope="module")
 def calendar_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_multi(tmp_path_factory, "calendar", "--set", "data.calendar=true")
+    # no highway: its zero-initialized head would let validation keep the calendar-blind start
+    return train_multi(tmp_path_factory, "calendar", "--set", "data.calendar=true", "--set", "model.highway=false")
 
 
 def test_calendar_forecast(cli: Cli, calendar_run: Path, tmp_path: Path) -> None:
@@ -411,16 +412,18 @@ def test_parquet_trains_and_predicts_like_csv(cli: Cli, trained_run: Path, tmp_p
 # ---------------------------------------------------------------- forecast info: parameter counts
 
 PARAMS = re.compile(
-    r"parameters: ([\d,]+) \(recurrent ([\d,]+), head ([\d,]+)\); as (\w+): ([\d,]+) \(recurrent ([\d,]+)\)"
+    r"parameters: ([\d,]+) \(recurrent ([\d,]+), head ([\d,]+), highway ([\d,]+)\); "
+    r"as (\w+): ([\d,]+) \(recurrent ([\d,]+)\)"
 )
 
 
 def parse_parameters(text: str) -> tuple[int, int, int, str, int, int]:
+    """(total, recurrent, head + highway, other cell, its total, its recurrent) from `info`."""
     match = PARAMS.search(text)
     assert match, text
-    total, rec, head, other, other_total, other_rec = match.groups()
+    total, rec, head, highway, other, other_total, other_rec = match.groups()
     num = lambda s: int(s.replace(",", ""))  # noqa: E731
-    return num(total), num(rec), num(head), other, num(other_total), num(other_rec)
+    return num(total), num(rec), num(head) + num(highway), other, num(other_total), num(other_rec)
 
 
 def rnn_count(cls: type[nn.Module], n_in: int, hidden: int, layers: int) -> int:
@@ -430,7 +433,8 @@ def rnn_count(cls: type[nn.Module], n_in: int, hidden: int, layers: int) -> int:
 def test_info_parameter_counts_gru(cli: Cli, trained_run: Path) -> None:
     total, rec, head, other, other_total, other_rec = parse_parameters(cli.ok("info", trained_run).stdout)
     gru, lstm = rnn_count(nn.GRU, 1, 8, 1), rnn_count(nn.LSTM, 1, 8, 1)
-    assert (rec, head, other, other_rec) == (gru, (8 * LOOKBACK + 1) * HORIZON, "lstm", lstm)
+    highway = (LOOKBACK + 1) * HORIZON  # one (L -> H) map shared by the target columns
+    assert (rec, head, other, other_rec) == (gru, (8 * LOOKBACK + 1) * HORIZON + highway, "lstm", lstm)
     assert total == rec + head == count_parameters(pipeline.load_run(trained_run).model)
     assert other_total == lstm + head and lstm * 3 == gru * 4
 
@@ -456,7 +460,7 @@ def test_info_parameter_counts_lstm(cli: Cli, multi_csv: Path, tmp_path: Path) -
     lstm, gru = rnn_count(nn.LSTM, 2, 8, 1), rnn_count(nn.GRU, 2, 8, 1)
     assert (rec, other, other_rec) == (lstm, "gru", gru)
     assert rec * 3 == other_rec * 4  # four gate blocks instead of three: a third more
-    assert head == (8 * LOOKBACK + 1) * HORIZON and other_total == gru + head
+    assert head == (8 * LOOKBACK + 1) * HORIZON + (LOOKBACK + 1) * HORIZON and other_total == gru + head
     model = pipeline.load_run(run).model
     assert isinstance(model.rnn, nn.LSTM) and total == count_parameters(model) == rec + head
 

@@ -11,7 +11,8 @@ from forecast.model import ExplicitGRU, build_model, count_parameters
 
 
 def small(**kwargs) -> ModelConfig:
-    return ModelConfig(**{"lookback": 12, "horizon": 4, "hidden_size": 8, **kwargs})
+    """The plain GRU-flatten-Linear (no highway) unless a test asks for more."""
+    return ModelConfig(**{"lookback": 12, "horizon": 4, "hidden_size": 8, "highway": False, **kwargs})
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm", "gru_explicit"])
@@ -120,3 +121,35 @@ def test_model_trains_on_a_batch() -> None:
         loss.backward()
         opt.step()
     assert loss.item() < first / 2
+
+
+def test_highway_model_starts_at_its_base_forecast() -> None:
+    """Head and highway start at zero, so an untrained model forecasts repeat-last or seasonal naive."""
+    torch.manual_seed(0)
+    x = torch.randn(5, 12, 2)
+    last = build_model(2, 2, small(highway=True, norm="last"))
+    assert torch.allclose(last(x), x[:, -1:, :].expand(5, 4, 2))
+    seasonal = build_model(2, 2, small(highway=True, norm="seasonal", season=3, horizon=7))
+    want = torch.stack([x[:, 12 - 3 + (h % 3), :] for h in range(7)], dim=1)  # the last 3 steps, repeated
+    assert torch.allclose(seasonal(x), want)
+
+
+def test_highway_adds_a_linear_map_of_the_normalized_window() -> None:
+    torch.manual_seed(0)
+    model = build_model(1, 1, small(highway=True, norm="last"))
+    with torch.no_grad():
+        model.highway.weight.fill_(0.0)
+        model.highway.weight[:, -2] = 1.0  # every step: x[L-2] - x[L-1] on top of the last value
+    x = torch.randn(3, 12, 1)
+    assert torch.allclose(model(x), x[:, -2:-1, :].expand(3, 4, 1), atol=1e-6)
+    assert count_parameters(model.highway) == 12 * 4 + 4
+
+
+def test_seasonal_norm_is_shift_equivariant() -> None:
+    torch.manual_seed(0)
+    model = build_model(1, 1, small(highway=True, norm="seasonal", season=4)).eval()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    x = torch.randn(3, 12, 1)
+    with torch.no_grad():
+        assert torch.allclose(model(x + 5.0), model(x) + 5.0, atol=1e-5)

@@ -1,0 +1,145 @@
+"""Settings left to the data: horizon, lookback, season, normalization, segments and the training budget.
+
+Every choice here uses the training rows only, and each is printed by `train` and saved in the
+run's config, so a run never depends on how it was chosen.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from forecast.config import Config
+
+MIN_STEPS_PER_EPOCH = 25  # small data: an epoch draws at least this many batches, so 20 epochs train
+MAX_STEPS_PER_EPOCH = 100  # long data: at most this many, so training time stops growing with length
+MAX_BATCH = 256
+MAX_RNN_STEPS = 96  # longer lookbacks are read in segments of several rows a step
+
+
+def default_horizon(season: int, step_seconds: float | None) -> int:
+    """A forecast horizon that people use for this frequency: a year of months, two weeks of days, a day of hours."""
+    if step_seconds is None:  # calendar steps: months, quarters, years, business days, weeks
+        return {12: 12, 4: 8, 5: 10, 52: 13, 26: 13}.get(season, 6)
+    day = 86_400
+    if step_seconds >= day:
+        return 14 if step_seconds == day else 8
+    return max(1, min(day // int(step_seconds), 288))  # a day ahead, at most 288 steps
+
+
+def default_lookback(horizon: int, season: int, train_rows: int) -> int:
+    """Three seasons or two horizons, whichever is longer, as long as the train part keeps windows."""
+    lookback = max(2 * horizon, 3 * season if season > 1 else 0, 12)
+    # leave at least half the training rows as window starts, when the series allows it
+    room = (train_rows - horizon) // 2
+    return int(max(min(lookback, room), min(horizon, room), 1))
+
+
+def default_segment(lookback: int) -> int:
+    """Rows per recurrent step: 1 up to MAX_RNN_STEPS steps, else the smallest divisor that gets there."""
+    if lookback <= MAX_RNN_STEPS:
+        return 1
+    return next(d for d in range(2, lookback + 1) if lookback % d == 0 and lookback // d <= MAX_RNN_STEPS)
+
+
+def seasonal_beats_last(train_x: np.ndarray, train_y: np.ndarray, season: int) -> bool:
+    """Whether seasonal naive has the lower MSE than repeat-last on the training windows."""
+    from forecast import metrics
+
+    horizon = train_y.shape[1]
+    seasonal = metrics.seasonal_naive(train_x, horizon, season)
+    last = metrics.repeat_last(train_x, horizon)
+    return bool(((seasonal - train_y) ** 2).mean() < ((last - train_y) ** 2).mean())
+
+
+@dataclass
+class Budget:
+    batch_size: int
+    steps_per_epoch: int  # 0 = every window once
+    epochs: int
+
+    def describe(self, n_windows: int) -> str:
+        per_epoch = self.steps_per_epoch or math.ceil(n_windows / self.batch_size)
+        return (
+            f"up to {self.epochs} epochs x {per_epoch} batches of {self.batch_size} "
+            f"({self.epochs * per_epoch} steps over {n_windows} training windows)"
+        )
+
+
+def training_budget(cfg: Config, n_windows: int) -> Budget:
+    """Batch size and batches per epoch from the number of training windows, unless the config sets them.
+
+    Counted in optimizer steps: a 200-row monthly series (about 100 windows) still gets
+    20 x 25 steps, and a series of millions of windows is not trained for hours.
+    """
+    batch = cfg.train.batch_size or int(min(MAX_BATCH, max(16, 2 ** math.floor(math.log2(max(n_windows / 8, 1))))))
+    steps = cfg.train.steps_per_epoch
+    if steps is None:
+        steps = int(np.clip(math.ceil(n_windows / batch), MIN_STEPS_PER_EPOCH, MAX_STEPS_PER_EPOCH))
+        if steps * batch == n_windows:  # exactly one pass: shuffle every window once
+            steps = 0
+    return Budget(batch, steps, cfg.train.epochs)
+
+
+def highway_fits(x: np.ndarray, y: np.ndarray, base: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Ridge least squares from last-value-subtracted windows to what the base forecast misses.
+
+    x (N, L, T) inputs, y (N, H, T) targets, base (N, H, T) the base forecast, all in scaled units;
+    one map shared by every target column. Returns (weight (H, L), bias (H,)) for the ridge
+    strength with the lowest generalized cross-validation error on these windows and for 10x and
+    100x that: stride-1 windows overlap, so the GCV choice tends to shrink too little, and the
+    validation windows pick among them.
+    """
+    last = x[:, -1:, :]
+    X = np.moveaxis(x - last, 2, 1).reshape(-1, x.shape[1])  # (N*T, L)
+    Y = np.moveaxis(y - base, 2, 1).reshape(-1, y.shape[1])  # (N*T, H)
+    x_mean, y_mean = X.mean(axis=0), Y.mean(axis=0)  # the bias is not shrunk
+    U, s, Vt = np.linalg.svd(X - x_mean, full_matrices=False)
+    UtY = U.T @ (Y - y_mean)
+    n, top = len(X), float(s[0] ** 2) if len(s) and s[0] > 0 else 1.0
+
+    def gcv(lam: float) -> float:
+        shrink = s**2 / (s**2 + lam)
+        rss = float(((Y - y_mean - U @ (shrink[:, None] * UtY)) ** 2).sum())
+        return rss / max(n - float(shrink.sum()), 1.0) ** 2
+
+    lam = min(top * np.logspace(-6, 1, 29), key=gcv)
+    fits = []
+    for scale in (1.0, 10.0, 100.0):
+        coef = Vt.T @ ((s / (s**2 + lam * scale))[:, None] * UtY)  # (L, H)
+        fits.append((coef.T.astype(np.float32), (y_mean - x_mean @ coef).astype(np.float32)))
+    return fits
+
+
+def step_seconds(freq: str) -> float | None:
+    """The length of one step in seconds for fixed frequencies (hours, days); None for calendar ones."""
+    import pandas as pd
+
+    offset = pd.tseries.frequencies.to_offset(freq)
+    if offset.rule_code.upper() == "D":  # a fixed day; pandas 3 no longer counts Day as a fixed Tick
+        return 86_400.0 * offset.n
+    try:
+        return offset.nanos / 1e9
+    except ValueError:
+        return None
+
+
+def choose_sizes(cfg: Config, season: int, freq: str, train_rows: int) -> list[str]:
+    """Fill in horizon, lookback, season and segment left unset; return what was chosen, to print."""
+    chosen = []
+    model = cfg.model
+    if model.season is None:
+        model.season = season
+    if model.horizon is None:
+        model.horizon = default_horizon(model.season, step_seconds(freq))
+        chosen.append(f"horizon {model.horizon}")
+    if model.lookback is None:
+        model.lookback = default_lookback(model.horizon, model.season, train_rows)
+        chosen.append(f"lookback {model.lookback}")
+    if model.segment is None:
+        model.segment = default_segment(model.lookback)
+        if model.segment > 1:
+            chosen.append(f"segment {model.segment}")
+    return chosen
