@@ -40,6 +40,7 @@ Log = Callable[[str], None]
 MAX_STAT_WINDOWS = 20_000  # the linear baseline and conformal quantiles use at most this many windows
 CHUNK_WINDOWS = 4096  # backtests stream this many windows at a time
 QUANTILE_LEVELS = np.linspace(0, 1, 201)  # stored conformal quantiles of |validation residual|
+TIME_COLUMNS = ("origin", "timestamp")  # written in the data's own time format
 BACKTEST_PLOT_ORIGINS = 720  # backtest.png shows the test split's last origins, readable at a glance
 RUN_FILES = (
     "config.yaml",
@@ -127,6 +128,12 @@ def drop_short_series(panel: data.Panel, cfg: Config, log: Log) -> data.Panel:
     """Skip (with a warning) the series of a multi-series file too short for one training window."""
     if len(panel.ids) == 1:
         return panel
+    if config.split_is_counts(cfg.data.split):  # row counts: series shorter than the split are skipped
+        need = int(sum(cfg.data.split.values()))
+        covered = panel.lengths() >= need
+        if not covered.any():
+            data.split_borders(panel.lengths(), cfg.data.split)  # raises, naming the rows asked for
+        panel = select_series(panel, covered, f"shorter than data.split's {need} rows", log)
     borders = data.split_borders(panel.lengths(), cfg.data.split)
     keep = borders[:, 0] >= cfg.model.lookback + cfg.model.horizon
     if not keep.any():
@@ -141,16 +148,7 @@ def select_series(panel: data.Panel, keep: np.ndarray, why: str, log: Log) -> da
     skipped = [panel.ids[i] for i in np.flatnonzero(~keep)]
     more = " ..." if len(skipped) > 10 else ""
     log(f"warning: skipping {len(skipped)} series {why}: {', '.join(skipped[:10])}{more}")
-    rows = np.repeat(keep, panel.lengths())
-    return data.Panel(
-        values=panel.values[rows],
-        times=panel.times[rows],
-        columns=panel.columns,
-        n_targets=panel.n_targets,
-        ids=[i for i, k in zip(panel.ids, keep, strict=True) if k],
-        offsets=np.append(0, np.cumsum(panel.lengths()[keep])).astype(np.int64),
-        freq=panel.freq,
-    )
+    return panel.select(keep)
 
 
 # ---------------------------------------------------------------- run directories
@@ -317,6 +315,7 @@ def save_run(
         "n_targets": panel.n_targets,
         "ids": panel.ids,
         "freq": panel.freq,
+        "time_format": panel.time_format,  # how the data wrote its times: outputs write them alike
         "last_timestamp": str(pd.Timestamp(panel.times.max())),
         "history": {k: [h[k] for h in result.history] for k in ("train_loss", "val_loss", "lr", "seconds")},
         "best_epoch": result.best_epoch,
@@ -438,7 +437,7 @@ def run_data(run: Run, source: str | pd.DataFrame | None, log: Log = stderr_log)
             f"{path} does not have the columns the model was trained on: missing {', '.join(missing) or '-'} "
             f"(trained on {', '.join(run.columns)})"
         )
-    if pd.tseries.frequencies.to_offset(panel.freq) != pd.tseries.frequencies.to_offset(run.ckpt["freq"]):
+    if data.step_of(panel.freq) != data.step_of(run.ckpt["freq"]):  # as steps: 'D' == '24h', 'W-SUN' == '168h'
         raise ForecastError(f"{path} has frequency {panel.freq!r} but the model was trained on {run.ckpt['freq']!r}")
     known = set(run.ckpt["ids"])
     keep = np.array([sid in known for sid in panel.ids])
@@ -543,8 +542,7 @@ def long_frame(
 
 def future_times(last: np.ndarray, freq: str, horizon: int) -> np.ndarray:
     """(W, H) timestamps continuing each origin at the series' frequency."""
-    offset = pd.tseries.frequencies.to_offset(freq)
-    return np.stack([pd.date_range(t, periods=horizon + 1, freq=offset)[1:].to_numpy() for t in last])
+    return data.continue_times(last, freq, horizon)
 
 
 def conformal_half_width(run: Run, coverage: float | None) -> np.ndarray | None:
@@ -563,12 +561,15 @@ def conformal_half_width(run: Run, coverage: float | None) -> np.ndarray | None:
     return q[min(i, len(q) - 1)]
 
 
-def write_csv_stream(path: Path, frames: Iterator[pd.DataFrame]) -> int:
-    """Write frames one after another into `path` atomically; return the number of rows."""
+def write_csv_stream(path: Path, frames: Iterator[pd.DataFrame], time_format: str = "") -> int:
+    """Write frames one after another into `path` atomically; return the number of rows.
+    Times are written in `time_format` (a Panel.time_format: as the data wrote them), else ISO."""
     rows = 0
     with checkpoint.atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         for i, frame in enumerate(frames):
-            frame.to_csv(f, index=False, header=i == 0, date_format="%Y-%m-%d %H:%M:%S")
+            if time_format:
+                frame = frame.assign(**{c: data.format_times(frame[c].to_numpy(), time_format) for c in TIME_COLUMNS})
+            frame.to_csv(f, index=False, header=i == 0, date_format=data.DEFAULT_TIME_FORMAT)
             rows += len(frame)
     return rows
 
@@ -611,11 +612,13 @@ def predict(
         path = Path(out) if out else run.path / "predictions.csv"
         if len(prep.starts(split, run.cfg.model.lookback, run.cfg.model.horizon)) == 0:
             raise ForecastError(f"the {split} split has no complete window to backtest")
-        rows = write_csv_stream(path, backtest_frames(run, prep, split, coverage, progress=True))
+        rows = write_csv_stream(
+            path, backtest_frames(run, prep, split, coverage, progress=True), prep.panel.time_format
+        )
         return path, rows
     path = Path(out) if out else run.path / "forecast.csv"
     frame = forecast_frame(run, prep, coverage)
-    return path, write_csv_stream(path, iter([frame]))
+    return path, write_csv_stream(path, iter([frame]), prep.panel.time_format)
 
 
 # ---------------------------------------------------------------- evaluate
@@ -642,17 +645,22 @@ def evaluate(
     scores = {name: metrics.Scores(std, scale) for name in names}
     half_width = conformal_half_width(run, cfg.predict.coverage)
     covered = width = 0.0
+    excluded = 0
     for chunk, pred in predict_chunks(run.model, prep.scaled, starts, cfg, run.device, progress=True):
         series = series_of(chunk, prep.panel.offsets)
         x, _ = gather_numpy(prep.scaled, chunk, L, H, T)
         y_true = y_true_of(prep, chunk, run)
+        mask = None  # actuals that data.fill made up are not scored
+        if prep.panel.filled is not None and prep.panel.filled.any():
+            mask = ~prep.panel.filled[chunk[:, None] + np.arange(L, L + H), :T]
+            excluded += int((~mask).sum())
         for name, scaled_pred in (
             ("model", pred),
             ("repeat_last", metrics.repeat_last(x, H)),
             ("seasonal_naive", metrics.seasonal_naive(x, H, season)),
             ("linear", metrics.predict_linear(linear, x)),
         ):
-            scores[name].add(series, y_true, prep.scaler.inverse(scaled_pred, series, T))
+            scores[name].add(series, y_true, prep.scaler.inverse(scaled_pred, series, T), mask)
         if half_width is not None:
             y_pred = prep.scaler.inverse(pred, series, T)
             w = half_width[None] * prep.scaler.scale[series, None, :T]
@@ -666,6 +674,7 @@ def evaluate(
         "targets": run.columns[:T],
         "season": season,
         "models": {name: s.result() for name, s in scores.items()},
+        "filled_points_excluded": excluded,
     }
     if half_width is not None:
         n = len(starts) * H * T
