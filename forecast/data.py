@@ -530,6 +530,13 @@ def infer_steps(times: np.ndarray, offsets: np.ndarray) -> Steps:
     n_series = len(offsets) - 1
     inner = np.flatnonzero(rows[1:] == rows[:-1])  # steps i -> i+1 inside one series
     sid = rows[inner + 1]
+    ns = np.diff(t.astype(np.int64))[inner]
+    fixed = _constant(ns, sid, n_series)
+    step = _first(ns, sid, n_series) if fixed.all() else _mode(ns, sid, n_series)
+    if fixed.all() and (step < 28 * DAY_NS).all():  # the common case: nothing calendar to look at
+        at = np.zeros(n_series, dtype=np.int64)
+        no = np.zeros(n_series, dtype=bool)
+        return Steps(np.full(n_series, "ns"), step, fixed, step, at, no)
     day = t.astype("datetime64[D]")
     month = t.astype("datetime64[M]")
     into_month = (t - month.astype("datetime64[ns]")).astype(np.int64)
@@ -537,7 +544,7 @@ def infer_steps(times: np.ndarray, offsets: np.ndarray) -> Steps:
     month_end = (day + 1).astype("datetime64[M]") != month
     weekend = ((day.astype(np.int64) + 3) % 7) >= 5  # 1970-01-01 was a Thursday
     candidates = {
-        "ns": np.diff(t.astype(np.int64))[inner],
+        "ns": ns,
         "months": np.diff(month.astype(np.int64))[inner],
         "bdays": np.busday_count(day[inner], day[inner + 1]),
     }
@@ -547,8 +554,7 @@ def infer_steps(times: np.ndarray, offsets: np.ndarray) -> Steps:
     monthly = same_day & ~_any(candidates["months"] < 1, sid, n_series)
     business = ~_any(weekend, rows, n_series) & _constant(time_of_day, rows, n_series)
     business &= ~_any(candidates["bdays"] < 1, sid, n_series)
-    fixed_regular = _constant(candidates["ns"], sid, n_series)
-    kind = np.where(monthly, "months", np.where(fixed_regular, "ns", np.where(business, "bdays", "ns")))
+    kind = np.where(monthly, "months", np.where(fixed, "ns", np.where(business, "bdays", "ns")))
     diffs = np.select(
         [kind[sid] == "months", kind[sid] == "bdays"], [candidates["months"], candidates["bdays"]], candidates["ns"]
     )
@@ -574,10 +580,16 @@ def _all(flags: np.ndarray, group: np.ndarray, n: int) -> np.ndarray:
     return ~_any(~flags, group, n)
 
 
+def _first(values: np.ndarray, group: np.ndarray, n: int) -> np.ndarray:
+    """(n,) the first value of each group (groups are contiguous and sorted; 0 where empty)."""
+    if len(values) == 0:
+        return np.zeros(n, dtype=values.dtype)
+    return values[np.minimum(np.searchsorted(group, np.arange(n)), len(values) - 1)]
+
+
 def _constant(values: np.ndarray, group: np.ndarray, n: int) -> np.ndarray:
-    """(n,) whether `values` is the same within each group (groups are contiguous and sorted)."""
-    first = values[np.minimum(np.searchsorted(group, np.arange(n)), len(values) - 1)] if len(values) else values
-    return ~_any(values != first[group], group, n) if len(values) else np.ones(n, bool)
+    """(n,) whether `values` is the same within each group."""
+    return ~_any(values != _first(values, group, n)[group], group, n)
 
 
 def _mode(values: np.ndarray, group: np.ndarray, n: int) -> np.ndarray:
@@ -591,9 +603,11 @@ def _mode(values: np.ndarray, group: np.ndarray, n: int) -> np.ndarray:
 
 def _argmax(values: np.ndarray, group: np.ndarray, n: int) -> np.ndarray:
     """(n,) index into `values` of each group's largest value (its first, on ties)."""
-    order = np.lexsort((np.arange(len(values)), -values, group))
-    first = np.searchsorted(group[order], np.arange(n))
-    return order[np.minimum(first, len(order) - 1)] if len(order) else np.zeros(n, dtype=np.int64)
+    out = np.zeros(n, dtype=np.int64)
+    if len(values):
+        top = pd.Series(values).groupby(group).idxmax()
+        out[top.index.to_numpy()] = top.to_numpy()
+    return out
 
 
 def name_step(kind: str, step: int, first: np.datetime64, month_end: bool) -> str:
@@ -707,10 +721,11 @@ def load_panel(cfg: DataConfig, source: str | Path | pd.DataFrame | None = None)
         check_missing(values, columns, path)  # before any reordering, so lines are the file's
     ids = read_ids(df, cfg.id_column, path)
     t = times.to_numpy(dtype="datetime64[ns]")
+    codes = pd.factorize(ids, sort=True)[0]  # integers in the order of the ids: fast to sort and group
     if cfg.id_column and not cfg.sort:
-        check_sorted_within(ids, t, path)
+        check_sorted_within(codes, ids, t, path)
     if cfg.sort or cfg.id_column:
-        order = pd.DataFrame({"id": ids, "t": t}).sort_values(["id", "t"], kind="stable").index.to_numpy()
+        order = np.lexsort((t, codes))  # stable: by id, then time
         values, ids, t = values[order], ids[order], t[order]
     starts = np.append(0, np.flatnonzero(ids[1:] != ids[:-1]) + 1)  # rows of one series are together now
     offsets = np.append(starts, len(ids)).astype(np.int64)
@@ -747,12 +762,13 @@ def read_ids(df: pd.DataFrame, id_column: str | None, path: str) -> np.ndarray:
     return text.to_numpy(dtype=object)
 
 
-def check_sorted_within(ids: np.ndarray, times: np.ndarray, path: str) -> None:
-    """Long format: rows of one series must be in time order among themselves."""
-    within = pd.DataFrame({"id": ids, "t": times}).groupby("id", sort=False)["t"].diff().to_numpy()
-    back = np.flatnonzero(within < np.timedelta64(0))
+def check_sorted_within(codes: np.ndarray, ids: np.ndarray, times: np.ndarray, path: str) -> None:
+    """Long format: rows of one series (same code) must be in time order among themselves."""
+    grouped = np.argsort(codes, kind="stable")  # each series' rows together, in file order
+    t, c = times[grouped], codes[grouped]
+    back = grouped[1:][(c[1:] == c[:-1]) & (t[1:] < t[:-1])]
     if len(back):
-        i = int(back[0])
+        i = int(back.min())
         raise ForecastError(
             f"{path} is not sorted by time within series {ids[i]!r} (line {i + 2}); sort it or set data.sort: true"
         )
