@@ -21,7 +21,7 @@ DEFAULT_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 # m month name, w ISO week, d ISO weekday
 MONTH = r"(?P<m>[A-Za-z]{3,9}\.?)"
 SPECIAL_FORMATS = {
-    "year": r"(?P<y>\d{4})",
+    "year": r"(?P<y>[12]\d{3})",
     "quarter": r"(?P<y>\d{4})[\s./-]*[Qq](?P<q>[1-4])",
     "quarter_first": r"[Qq](?P<q>[1-4])[\s./-]*(?P<y>\d{4})",
     "month_name": rf"(?P<y>\d{{4}})[\s./-]*{MONTH}",
@@ -55,6 +55,7 @@ WEEK_NS = 7 * DAY_NS
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 MONTH_CODES = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 MONTHS_PER_STEP = {"MS": 1, "ME": 1, "M": 1, "QS": 3, "QE": 3, "Q": 3, "YS": 12, "YE": 12, "Y": 12, "A": 12, "AS": 12}
+OTHER_SEASONS = {"BMS": 12, "BME": 12, "BQS": 4, "BQE": 4, "SMS": 24, "SME": 24, "C": 5}
 CALENDAR_COLUMNS = ("hour_sin", "hour_cos", "weekday_sin", "weekday_cos", "month_sin", "month_cos")
 
 
@@ -553,7 +554,7 @@ def infer_steps(times: np.ndarray, offsets: np.ndarray) -> Steps:
     )
     monthly = same_day & ~_any(candidates["months"] < 1, sid, n_series)
     business = ~_any(weekend, rows, n_series) & _constant(time_of_day, rows, n_series)
-    business &= ~_any(candidates["bdays"] < 1, sid, n_series)
+    business &= ~_any(candidates["bdays"] < 1, sid, n_series) & (_mode(candidates["bdays"], sid, n_series) == 1)
     kind = np.where(monthly, "months", np.where(fixed, "ns", np.where(business, "bdays", "ns")))
     diffs = np.select(
         [kind[sid] == "months", kind[sid] == "bdays"], [candidates["months"], candidates["bdays"]], candidates["ns"]
@@ -653,6 +654,10 @@ def infer_freq(times: np.ndarray, offsets: np.ndarray, ids: list[str], gaps: str
         raise ForecastError(f"{path}{where} has fewer than 3 rows; cannot tell its frequency")
     steps = infer_steps(times, offsets)
     first = int(usable[0])
+    if len(lengths) == 1 and not steps.regular[0]:
+        named = pandas_calendar(times)  # e.g. business month ends, semi-month starts
+        if named:
+            return named
     differs = (steps.kind[usable] != steps.kind[first]) | (steps.step[usable] != steps.step[first])
     if differs.any():  # the first series, and the first one after it on another calendar
         pair = (first, int(usable[np.argmax(differs)]))
@@ -662,6 +667,16 @@ def infer_freq(times: np.ndarray, offsets: np.ndarray, ids: list[str], gaps: str
     if len(irregular):
         report_gaps(steps, irregular, times, ids, gaps, path)
     return name_of(steps, first, times, offsets)
+
+
+def pandas_calendar(times: np.ndarray) -> str | None:
+    """The alias pandas infers for one series' times, for the rarer calendars (BME, SMS, ...)
+    that infer_steps does not know."""
+    with warnings.catch_warnings():
+        # pandas 3.1 announces that infer_freq will return an offset; either way we keep its string
+        warnings.filterwarnings("ignore", message=".*infer_freq", category=Warning)
+        freq = pd.infer_freq(pd.DatetimeIndex(times))
+    return None if freq is None else str(getattr(freq, "freqstr", freq))
 
 
 def name_of(steps: Steps, s: int, times: np.ndarray, offsets: np.ndarray) -> str:
@@ -838,6 +853,9 @@ def season_length(freq: str) -> int:
     days, 52 for weekly, 12 for monthly, 4 for quarterly; a multiple divides it (2W -> 26,
     2MS -> 6) when it can, else there is no season (1)."""
     kind, step = step_of(freq)
+    if kind == "other":  # calendars pandas continues itself: business months, semi-months, ...
+        offset = pd.tseries.frequencies.to_offset(freq)
+        return _divide(OTHER_SEASONS.get(offset.rule_code.split("-")[0], 1), offset.n)
     if kind == "months":
         return _divide(12, step)
     if kind == "bdays":

@@ -86,6 +86,15 @@ def test_quarters_and_years_on_any_anchor(tmp_path: Path, freq: str, months: int
     )
 
 
+@pytest.mark.parametrize("freq", ["BME", "BMS"])
+def test_calendars_only_pandas_names_still_work(tmp_path: Path, freq: str) -> None:
+    times = pd.date_range("2020-01-01", periods=40, freq=freq)  # business month ends / starts
+    panel = panel_of(write_csv(tmp_path / "bm.csv", frame_of(times)), gaps="error")
+    assert panel.freq == freq and data.season_length(panel.freq) == 12
+    future = data.continue_times(panel.times[-1:], panel.freq, 2)[0]
+    assert list(future) == list(pd.date_range(times[-1], periods=3, freq=freq)[1:])
+
+
 def test_real_gaps_are_still_found(tmp_path: Path) -> None:
     days = pd.date_range("2024-01-01", periods=60, freq="D").delete(20)  # one missing day (a Sunday)
     path = write_csv(tmp_path / "d.csv", frame_of(days))
