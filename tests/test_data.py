@@ -290,6 +290,20 @@ def test_ids_are_kept_as_text(tmp_path: Path) -> None:
     assert as_text.ids == ["001", "002", "010"]  # a DataFrame with string ids matches the file
 
 
+def test_plot_finds_a_series_by_its_text_id(tmp_path: Path) -> None:
+    from helpers import Cli
+
+    frame = long_frame()
+    frame["id"] = frame["id"].map({"s1": "001", "s2": "002", "s3": "010"})
+    path = write_csv(tmp_path / "long.csv", frame)
+    cli = Cli()
+    cli.train(path, tmp_path / "run", "--set", "data.id_column=id", "--set", "data.target=y")
+    cli.ok("plot", tmp_path / "run", "--series", "001", "--out", tmp_path / "plots")
+    cli.ok("predict", tmp_path / "run")
+    forecast = pd.read_csv(tmp_path / "run" / "forecast.csv", dtype=str)
+    assert sorted(set(forecast["series"])) == ["001", "002", "010"]
+
+
 def test_blank_id_names_its_line(tmp_path: Path) -> None:
     frame = long_frame()
     frame.loc[7, "id"] = None

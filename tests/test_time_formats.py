@@ -191,3 +191,11 @@ def test_bad_time_value_is_one_error_line(tmp_path: Path) -> None:
     path = write_series(tmp_path / "q.csv", times, column="quarter")
     result = Cli()("train", "--data", path, "--out", tmp_path / "run", *SMALL)
     assert_user_error(result, "line 12", "'someday'")
+
+
+def test_forecast_csv_keeps_sub_second_times(tmp_path: Path) -> None:
+    times = pd.date_range("2024-01-01", periods=80, freq="250ms")
+    path = write_series(tmp_path / "fast.csv", list(times.strftime("%Y-%m-%d %H:%M:%S.%f")))
+    rows = forecast_rows(Cli(), path, tmp_path / "run")
+    expected = ["2024-01-01 00:00:20.000000", "2024-01-01 00:00:20.250000", "2024-01-01 00:00:20.500000"]
+    assert list(rows["timestamp"]) == expected
