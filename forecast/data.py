@@ -274,6 +274,9 @@ def parse_special(raw: pd.Series, kind: str) -> tuple[pd.Series, str]:
     if kind == "week":
         text = parts["y"] + "-W" + parts["w"] + "-" + parts["d"].fillna("1")
         parsed = pd.to_datetime(text, format="%G-W%V-%u", errors="coerce")
+        iso = parsed.dt.isocalendar()  # '2021-W53' does not exist: strptime would roll it into 2022
+        exists = (iso["year"] == year) & (iso["week"] == pd.to_numeric(parts["w"], errors="coerce"))
+        parsed = parsed.where(exists.fillna(False).astype(bool))
     else:
         if "q" in parts:
             month = pd.to_numeric(parts["q"], errors="coerce") * 3 - 2

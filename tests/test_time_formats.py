@@ -90,6 +90,12 @@ def test_iso_weeks_are_their_mondays(tmp_path: Path, layout: str, freq: str) -> 
     assert written(panel, panel.times[:1])[0].startswith("2020-W01")
 
 
+def test_iso_week_that_does_not_exist_names_its_line(tmp_path: Path) -> None:
+    weeks = [f"2021-W{w:02d}" for w in range(40, 53)] + ["2021-W53"]  # 2021 has 52 ISO weeks
+    with pytest.raises(ForecastError, match=r"not a time at line 15: '2021-W53'"):
+        panel_of(write_series(tmp_path / "w.csv", weeks, column="week"))
+
+
 def test_layout_varying_between_rows_is_written_as_iso(tmp_path: Path) -> None:
     times = quarters(2000, 12, "{y} Q{q}")
     times[3] = "2000Q4"  # still a quarter, written differently: no single form to write back
