@@ -645,15 +645,14 @@ def evaluate(
     scores = {name: metrics.Scores(std, scale) for name in names}
     half_width = conformal_half_width(run, cfg.predict.coverage)
     covered = width = 0.0
-    excluded = 0
+    filled, excluded = prep.panel.filled, 0  # actuals that data.fill made up are not scored
+    filled = filled if filled is not None and filled.any() else None
     for chunk, pred in predict_chunks(run.model, prep.scaled, starts, cfg, run.device, progress=True):
         series = series_of(chunk, prep.panel.offsets)
         x, _ = gather_numpy(prep.scaled, chunk, L, H, T)
         y_true = y_true_of(prep, chunk, run)
-        mask = None  # actuals that data.fill made up are not scored
-        if prep.panel.filled is not None and prep.panel.filled.any():
-            mask = ~prep.panel.filled[chunk[:, None] + np.arange(L, L + H), :T]
-            excluded += int((~mask).sum())
+        mask = None if filled is None else ~filled[chunk[:, None] + np.arange(L, L + H), :T]
+        excluded += 0 if mask is None else int((~mask).sum())
         for name, scaled_pred in (
             ("model", pred),
             ("repeat_last", metrics.repeat_last(x, H)),
