@@ -72,6 +72,7 @@ class Panel:
     freq: str  # pandas offset alias naming the step, e.g. "h", "MS", "B"; each series keeps its own anchor
     time_format: str = ""  # how the file wrote its times (strftime, %q = quarter); "" = ISO-like default
     filled: np.ndarray | None = None  # (N, F) bool: cells data.fill made up, left out of scores
+    holidays: tuple[str, ...] = ()  # business days: month-days ("12-25") the data skips every year
 
     @property
     def targets(self) -> list[str]:
@@ -752,7 +753,27 @@ def load_panel(cfg: DataConfig, source: str | Path | pd.DataFrame | None = None)
     freq = infer_freq(t, offsets, uniq, cfg.gaps, path)
     borders = split_borders(np.diff(offsets), cfg.split, strict=False)
     values, filled = fill_gaps(values, offsets, borders, cfg.fill, columns, path, uniq)
-    return Panel(values, t, columns, len(targets), uniq, offsets, freq, time_format, filled)
+    holidays = infer_holidays(t) if step_of(freq)[0] == "bdays" else ()
+    return Panel(values, t, columns, len(targets), uniq, offsets, freq, time_format, filled, holidays)
+
+
+def infer_holidays(times: np.ndarray) -> tuple[str, ...]:
+    """Month-days ("01-01", "12-25") that no series has on any weekday they fell on, in two or
+    more years: fixed-date holidays, which forecasts of business days skip too. Moving holidays
+    (Easter) and observed days (a Monday after a Sunday holiday) cannot be told from gaps."""
+    days = np.unique(times.astype("datetime64[D]"))
+    span = np.arange(days[0], days[-1] + 1)
+    weekday = np.is_busday(span)
+    month_day = pd.DatetimeIndex(span[weekday]).strftime("%m-%d")
+    skipped = pd.Series(~np.isin(span[weekday], days)).groupby(np.asarray(month_day)).agg(["all", "size"])
+    return tuple(skipped.index[skipped["all"] & (skipped["size"] >= 2)])
+
+
+def holiday_dates(holidays: tuple[str, ...], first: np.datetime64, years: int) -> np.ndarray:
+    """datetime64[D] dates of `holidays` ("MM-DD") in the `years` years from `first`'s."""
+    start = int(str(np.datetime64(first, "Y")))
+    text = [f"{y}-{md}" for y in range(start, start + years + 1) for md in holidays]
+    return pd.to_datetime(pd.Series(text, dtype=object), errors="coerce").dropna().to_numpy().astype("datetime64[D]")
 
 
 def read_source(cfg: DataConfig, source: str | Path | pd.DataFrame | None) -> tuple[pd.DataFrame, str]:
@@ -878,9 +899,10 @@ def _divide(period: int, n: int) -> int:
     return int(period // n) if period % n == 0 else 1
 
 
-def continue_times(last: np.ndarray, freq: str, horizon: int) -> np.ndarray:
+def continue_times(last: np.ndarray, freq: str, horizon: int, holidays: tuple[str, ...] = ()) -> np.ndarray:
     """(W, H) the `horizon` times after each of `last` (W,), each series keeping its own anchor:
-    its weekday, its day in the month (or month ends), its time of day; business days skip weekends."""
+    its weekday, its day in the month (or month ends), its time of day; business days skip
+    weekends and `holidays` ("MM-DD", see infer_holidays)."""
     last = np.asarray(last, dtype="datetime64[ns]")
     k = np.arange(1, horizon + 1)
     kind, step = step_of(freq)
@@ -889,7 +911,8 @@ def continue_times(last: np.ndarray, freq: str, horizon: int) -> np.ndarray:
     day = last.astype("datetime64[D]")
     time_of_day = last - day.astype("datetime64[ns]")
     if kind == "bdays":
-        days = np.busday_offset(day[:, None], k * step, roll="forward")
+        skip = holiday_dates(holidays, day.min(), 2 + horizon * step // 250) if len(day) and holidays else []
+        days = np.busday_offset(day[:, None], k * step, roll="forward", holidays=skip)
         return days.astype("datetime64[ns]") + time_of_day[:, None]
     if kind == "months":
         month = last.astype("datetime64[M]")

@@ -521,7 +521,7 @@ def long_frame(
     target_times = (
         times[origin_rows[:, None] + np.arange(1, H + 1)]
         if y_true is not None
-        else future_times(times[origin_rows], prep.panel.freq, H)
+        else future_times(times[origin_rows], prep.panel.freq, H, prep.panel.holidays)
     )
     frame: dict[str, Any] = {}
     if run.cfg.data.id_column:
@@ -540,9 +540,9 @@ def long_frame(
     return pd.DataFrame(frame)
 
 
-def future_times(last: np.ndarray, freq: str, horizon: int) -> np.ndarray:
-    """(W, H) timestamps continuing each origin at the series' frequency."""
-    return data.continue_times(last, freq, horizon)
+def future_times(last: np.ndarray, freq: str, horizon: int, holidays: tuple[str, ...] = ()) -> np.ndarray:
+    """(W, H) timestamps continuing each origin at the series' frequency (skipping `holidays`)."""
+    return data.continue_times(last, freq, horizon, holidays)
 
 
 def conformal_half_width(run: Run, coverage: float | None) -> np.ndarray | None:
@@ -589,7 +589,8 @@ def forecast_frame(run: Run, prep: Prepared, coverage: float | None = None) -> p
         x = torch.from_numpy(prep.scaled[chunk[:, None] + np.arange(L)]).to(run.device)  # (W, L, F)
         future = None
         if run.model.n_future:  # calendar of the forecast steps, from their timestamps
-            times = future_times(prep.panel.times[chunk + L - 1], prep.panel.freq, run.cfg.model.horizon)
+            last = prep.panel.times[chunk + L - 1]
+            times = future_times(last, prep.panel.freq, run.cfg.model.horizon, prep.panel.holidays)
             future = torch.from_numpy(data.calendar_features(times.reshape(-1)).reshape(*times.shape, -1))
             future = future.float().to(run.device)
         with torch.inference_mode(), autocast(run.device, run.cfg.train.precision):

@@ -45,6 +45,16 @@ def test_business_days_with_holidays_are_business_days(tmp_path: Path) -> None:
     assert list(future) == list(pd.to_datetime(["2025-01-01", "2025-01-02", "2025-01-03", "2025-01-06"]))
 
 
+def test_business_days_skip_the_fixed_holidays_the_data_skips(tmp_path: Path) -> None:
+    days = pd.bdate_range("2020-01-02", "2024-12-24")
+    days = days[~days.strftime("%m-%d").isin(["01-01", "07-04", "12-25"])]  # plus one moving day, once
+    days = days.delete(days.get_loc(pd.Timestamp("2024-03-29")))  # Good Friday 2024
+    panel = panel_of(write_csv(tmp_path / "b.csv", frame_of(days)), gaps="error")
+    assert panel.freq == "B" and panel.holidays == ("01-01", "07-04", "12-25")
+    future = data.continue_times(panel.times[-1:], panel.freq, 3, panel.holidays)[0]  # last: Tue 2024-12-24
+    assert list(future) == list(pd.to_datetime(["2024-12-26", "2024-12-27", "2024-12-30"]))
+
+
 def test_business_days_keep_their_time_of_day(tmp_path: Path) -> None:
     days = pd.bdate_range("2024-01-01", periods=30) + pd.Timedelta(hours=16)  # daily closes at 16:00
     panel = panel_of(write_csv(tmp_path / "b.csv", frame_of(days)))
