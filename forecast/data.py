@@ -247,7 +247,12 @@ def read_times(col: pd.Series, name: str, path: str) -> tuple[pd.Series, str]:
         raise ForecastError(f"time column {name!r} in {path} has a value that is not a time at line {i + 2}: {value}")
     if getattr(times.dt, "tz", None) is not None:  # a datetime column with a zone (pyarrow, Parquet, DataFrames)
         times, fmt = _wall_time(times)
-    times = times.astype("datetime64[ns]")
+    try:
+        times = times.astype("datetime64[ns]")
+    except (OverflowError, pd.errors.OutOfBoundsDatetime):
+        raise ForecastError(
+            f"time column {name!r} in {path} has times outside 1678-2261, which pandas cannot hold"
+        ) from None
     if not fmt and (times.to_numpy().astype(np.int64) % 1_000_000_000).any():
         fmt = DEFAULT_TIME_FORMAT + ".%f"  # sub-second times keep their fractions when written
     return times, fmt
@@ -285,7 +290,7 @@ def parse_special(raw: pd.Series, kind: str) -> tuple[pd.Series, str]:
             month = parts["m"].str.lower().str.rstrip(".").map(MONTH_NUMBERS)
         else:
             month = pd.Series(1.0, index=parts.index)
-        ok = (year.notna() & month.notna()).to_numpy()
+        ok = (year.between(1678, 2261) & month.notna()).to_numpy()  # pandas' nanosecond range
         stamps = np.full(len(parts), np.datetime64("NaT"), dtype="datetime64[M]")
         stamps[ok] = ((year[ok] - 1970) * 12 + month[ok] - 1).to_numpy(np.int64).astype("datetime64[M]")
         parsed = pd.Series(stamps.astype("datetime64[ns]"))

@@ -96,6 +96,12 @@ def test_iso_week_that_does_not_exist_names_its_line(tmp_path: Path) -> None:
         panel_of(write_series(tmp_path / "w.csv", weeks, column="week"))
 
 
+@pytest.mark.parametrize("times", [[1500, 1501, 1502], ["1600 Q1", "1600 Q2", "1600 Q3"], ["1500-01-01"] * 3])
+def test_times_pandas_cannot_hold_are_an_error_not_a_wrong_date(times: list) -> None:
+    with pytest.raises(ForecastError, match=r"'year' in f.csv has (a value that is not a time|times outside)"):
+        data.read_times(pd.Series(times), "year", "f.csv")
+
+
 def test_layout_varying_between_rows_is_written_as_iso(tmp_path: Path) -> None:
     times = quarters(2000, 12, "{y} Q{q}")
     times[3] = "2000Q4"  # still a quarter, written differently: no single form to write back
