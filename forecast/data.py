@@ -202,8 +202,10 @@ def detect_date_column(df: pd.DataFrame, name: str | None, path: str) -> str:
             sample = df[col].dropna().astype(str).str.strip().head(20)
             if len(sample) and (special_format(sample) is not None or _all_times(sample)):
                 return str(col)
-    for col in df.columns:  # an integer `year` column: an annual series
-        if str(col).lower() in YEAR_NAMES and _is_year_ints(df[col]):
+    # an integer `year` column: an annual series, unless other columns split the year (year, month)
+    finer = any(str(c).lower() in ("month", "quarter", "week", "day", "mon", "qtr") for c in df.columns)
+    for col in df.columns:
+        if str(col).lower() in YEAR_NAMES and _is_year_ints(df[col]) and not finer:
             return str(col)
     raise ForecastError(f"no time column found in {path} (columns: {', '.join(df.columns)}); set data.date_column")
 

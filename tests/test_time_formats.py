@@ -79,6 +79,12 @@ def test_integer_counter_named_year_is_not_a_time_column() -> None:
         data.detect_date_column(df, None, "f.csv")
 
 
+def test_year_and_month_columns_are_not_taken_for_an_annual_series() -> None:
+    df = pd.DataFrame({"year": [2000, 2000, 2000], "month": [1, 2, 3], "y": [1.0, 2.0, 3.0]})
+    with pytest.raises(ForecastError, match="no time column found .*set data.date_column"):
+        data.detect_date_column(df, None, "f.csv")
+
+
 @pytest.mark.parametrize(("layout", "freq"), [("%G-W%V", "W-MON"), ("%G-W%V-%u", "W-MON")])
 def test_iso_weeks_are_their_mondays(tmp_path: Path, layout: str, freq: str) -> None:
     mondays = pd.date_range("2019-12-30", periods=60, freq="W-MON")  # 2020-W01 .. 2021-W07
