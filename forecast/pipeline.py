@@ -664,8 +664,9 @@ def evaluate(
         if half_width is not None:
             y_pred = prep.scaler.inverse(pred, series, T)
             w = half_width[None] * prep.scaler.scale[series, None, :T]
-            covered += float((np.abs(y_true - y_pred) <= w).sum())
-            width += float(2 * w.sum())
+            scored = np.ones(w.shape, bool) if mask is None else mask
+            covered += float(((np.abs(y_true - y_pred) <= w) & scored).sum())
+            width += float(2 * (w * scored).sum())
     result: dict[str, Any] = {
         "split": split,
         "windows": int(len(starts)),
@@ -677,7 +678,7 @@ def evaluate(
         "filled_points_excluded": excluded,
     }
     if half_width is not None:
-        n = len(starts) * H * T
+        n = max(len(starts) * H * T - excluded, 1)
         result["intervals"] = {
             "coverage": cfg.predict.coverage,
             "empirical_coverage": covered / n,
