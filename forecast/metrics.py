@@ -20,22 +20,24 @@ class Scores:
         self.mase_scale = np.where(mase_scale > 0, mase_scale, 1.0)
         self.sums = {k: np.zeros(len(std)) for k in self.SUMS}
 
-    def add(self, series: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray) -> None:
-        """series (W,), y_true and y_pred (W, H, T) in original units."""
-        err = y_pred - y_true
+    def add(self, series: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndarray | None = None) -> None:
+        """series (W,), y_true and y_pred (W, H, T) in original units; mask (W, H, T), True where a
+        point counts (e.g. False where data.fill made the actual up), default all."""
+        keep = np.ones(y_true.shape) if mask is None else mask.astype(float)
+        err = np.where(keep > 0, y_pred - y_true, 0.0)  # masked points add nothing, even NaN
         abs_err = np.abs(err)
-        nonzero = np.abs(y_true) > 1e-9 * self.std[series, None, :]  # MAPE skips (near-)zero actuals
+        nonzero = (np.abs(y_true) > 1e-9 * self.std[series, None, :]) & (keep > 0)  # MAPE skips (near-)zero actuals
         denom = np.abs(y_true) + np.abs(y_pred)
         parts = {
             "ae": abs_err,
             "se": err**2,
             "ape": np.where(nonzero, abs_err / np.where(nonzero, np.abs(y_true), 1), 0.0),
             "n_ape": nonzero.astype(float),
-            "sape": np.where(denom > 0, 2 * abs_err / np.where(denom > 0, denom, 1), 0.0),
+            "sape": np.where((denom > 0) & (keep > 0), 2 * abs_err / np.where(denom > 0, denom, 1), 0.0),
             "se_z": (err / self.std[series, None, :]) ** 2,
             "ae_z": abs_err / self.std[series, None, :],
             "ase": abs_err / self.mase_scale[series, None, :],
-            "n": np.ones_like(err),
+            "n": keep,
         }
         n_series = len(self.std)
         for key, value in parts.items():

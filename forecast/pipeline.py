@@ -40,6 +40,7 @@ Log = Callable[[str], None]
 MAX_STAT_WINDOWS = 20_000  # the linear baseline and conformal quantiles use at most this many windows
 CHUNK_WINDOWS = 4096  # backtests stream this many windows at a time
 QUANTILE_LEVELS = np.linspace(0, 1, 201)  # stored conformal quantiles of |validation residual|
+TIME_COLUMNS = ("origin", "timestamp")  # written in the data's own time format
 BACKTEST_PLOT_ORIGINS = 720  # backtest.png shows the test split's last origins, readable at a glance
 RUN_FILES = (
     "config.yaml",
@@ -197,6 +198,12 @@ def drop_short_series(panel: data.Panel, cfg: Config, log: Log) -> data.Panel:
     """Skip (with a warning) the series of a multi-series file too short for one training window."""
     if len(panel.ids) == 1:
         return panel
+    if config.split_is_counts(cfg.data.split):  # row counts: series shorter than the split are skipped
+        need = int(sum(cfg.data.split.values()))
+        covered = panel.lengths() >= need
+        if not covered.any():
+            data.split_borders(panel.lengths(), cfg.data.split)  # raises, naming the rows asked for
+        panel = select_series(panel, covered, f"shorter than data.split's {need} rows", log)
     borders = data.split_borders(panel.lengths(), cfg.data.split)
     keep = borders[:, 0] >= cfg.model.lookback + cfg.model.horizon
     if not keep.any():
@@ -211,16 +218,7 @@ def select_series(panel: data.Panel, keep: np.ndarray, why: str, log: Log) -> da
     skipped = [panel.ids[i] for i in np.flatnonzero(~keep)]
     more = " ..." if len(skipped) > 10 else ""
     log(f"warning: skipping {len(skipped)} series {why}: {', '.join(skipped[:10])}{more}")
-    rows = np.repeat(keep, panel.lengths())
-    return data.Panel(
-        values=panel.values[rows],
-        times=panel.times[rows],
-        columns=panel.columns,
-        n_targets=panel.n_targets,
-        ids=[i for i, k in zip(panel.ids, keep, strict=True) if k],
-        offsets=np.append(0, np.cumsum(panel.lengths()[keep])).astype(np.int64),
-        freq=panel.freq,
-    )
+    return panel.select(keep)
 
 
 # ---------------------------------------------------------------- run directories
@@ -402,6 +400,7 @@ def save_run(
         "n_targets": panel.n_targets,
         "ids": panel.ids,
         "freq": panel.freq,
+        "time_format": panel.time_format,  # how the data wrote its times: outputs write them alike
         "last_timestamp": str(pd.Timestamp(panel.times.max())),
         "history": {k: [h[k] for h in result.history] for k in ("train_loss", "val_loss", "lr", "seconds")},
         "best_epoch": result.best_epoch,
@@ -548,7 +547,7 @@ def run_data(run: Run, source: str | pd.DataFrame | None, log: Log = stderr_log)
             f"{path} does not have the columns the model was trained on: missing {', '.join(missing) or '-'} "
             f"(trained on {', '.join(run.columns)})"
         )
-    if pd.tseries.frequencies.to_offset(panel.freq) != pd.tseries.frequencies.to_offset(run.ckpt["freq"]):
+    if data.step_of(panel.freq) != data.step_of(run.ckpt["freq"]):  # as steps: 'D' == '24h', 'W-SUN' == '168h'
         raise ForecastError(f"{path} has frequency {panel.freq!r} but the model was trained on {run.ckpt['freq']!r}")
     known = set(run.ckpt["ids"])
     keep = np.array([sid in known for sid in panel.ids])
@@ -632,7 +631,7 @@ def long_frame(
     target_times = (
         times[origin_rows[:, None] + np.arange(1, H + 1)]
         if y_true is not None
-        else future_times(times[origin_rows], prep.panel.freq, H)
+        else future_times(times[origin_rows], prep.panel.freq, H, prep.panel.holidays)
     )
     frame: dict[str, Any] = {}
     if run.cfg.data.id_column:
@@ -651,10 +650,9 @@ def long_frame(
     return pd.DataFrame(frame)
 
 
-def future_times(last: np.ndarray, freq: str, horizon: int) -> np.ndarray:
-    """(W, H) timestamps continuing each origin at the series' frequency."""
-    offset = pd.tseries.frequencies.to_offset(freq)
-    return np.stack([pd.date_range(t, periods=horizon + 1, freq=offset)[1:].to_numpy() for t in last])
+def future_times(last: np.ndarray, freq: str, horizon: int, holidays: tuple[str, ...] = ()) -> np.ndarray:
+    """(W, H) timestamps continuing each origin at the series' frequency (skipping `holidays`)."""
+    return data.continue_times(last, freq, horizon, holidays)
 
 
 def conformal_half_width(run: Run, coverage: float | None) -> np.ndarray | None:
@@ -673,12 +671,15 @@ def conformal_half_width(run: Run, coverage: float | None) -> np.ndarray | None:
     return q[min(i, len(q) - 1)]
 
 
-def write_csv_stream(path: Path, frames: Iterator[pd.DataFrame]) -> int:
-    """Write frames one after another into `path` atomically; return the number of rows."""
+def write_csv_stream(path: Path, frames: Iterator[pd.DataFrame], time_format: str = "") -> int:
+    """Write frames one after another into `path` atomically; return the number of rows.
+    Times are written in `time_format` (a Panel.time_format: as the data wrote them), else ISO."""
     rows = 0
     with checkpoint.atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         for i, frame in enumerate(frames):
-            frame.to_csv(f, index=False, header=i == 0, date_format="%Y-%m-%d %H:%M:%S")
+            if time_format:
+                frame = frame.assign(**{c: data.format_times(frame[c].to_numpy(), time_format) for c in TIME_COLUMNS})
+            frame.to_csv(f, index=False, header=i == 0, date_format=data.DEFAULT_TIME_FORMAT)
             rows += len(frame)
     return rows
 
@@ -698,7 +699,8 @@ def forecast_frame(run: Run, prep: Prepared, coverage: float | None = None) -> p
         x = torch.from_numpy(prep.scaled[chunk[:, None] + np.arange(L)]).to(run.device)  # (W, L, F)
         future = None
         if run.model.n_future:  # calendar of the forecast steps, from their timestamps
-            times = future_times(prep.panel.times[chunk + L - 1], prep.panel.freq, run.cfg.model.horizon)
+            last = prep.panel.times[chunk + L - 1]
+            times = future_times(last, prep.panel.freq, run.cfg.model.horizon, prep.panel.holidays)
             future = torch.from_numpy(data.calendar_features(times.reshape(-1)).reshape(*times.shape, -1))
             future = future.float().to(run.device)
         with torch.inference_mode(), autocast(run.device, run.cfg.train.precision):
@@ -721,11 +723,13 @@ def predict(
         path = Path(out) if out else run.path / "predictions.csv"
         if len(prep.starts(split, run.cfg.model.lookback, run.cfg.model.horizon)) == 0:
             raise ForecastError(f"the {split} split has no complete window to backtest")
-        rows = write_csv_stream(path, backtest_frames(run, prep, split, coverage, progress=True))
+        rows = write_csv_stream(
+            path, backtest_frames(run, prep, split, coverage, progress=True), prep.panel.time_format
+        )
         return path, rows
     path = Path(out) if out else run.path / "forecast.csv"
     frame = forecast_frame(run, prep, coverage)
-    return path, write_csv_stream(path, iter([frame]))
+    return path, write_csv_stream(path, iter([frame]), prep.panel.time_format)
 
 
 # ---------------------------------------------------------------- evaluate
@@ -752,22 +756,27 @@ def evaluate(
     scores = {name: metrics.Scores(std, scale) for name in names}
     half_width = conformal_half_width(run, cfg.predict.coverage)
     covered = width = 0.0
+    filled, excluded = prep.panel.filled, 0  # actuals that data.fill made up are not scored
+    filled = filled if filled is not None and filled.any() else None
     for chunk, pred in predict_chunks(run.model, prep.scaled, starts, cfg, run.device, progress=True):
         series = series_of(chunk, prep.panel.offsets)
         x, _ = gather_numpy(prep.scaled, chunk, L, H, T)
         y_true = y_true_of(prep, chunk, run)
+        mask = None if filled is None else ~filled[chunk[:, None] + np.arange(L, L + H), :T]
+        excluded += 0 if mask is None else int((~mask).sum())
         for name, scaled_pred in (
             ("model", pred),
             ("repeat_last", metrics.repeat_last(x, H)),
             ("seasonal_naive", metrics.seasonal_naive(x, H, season)),
             ("linear", metrics.predict_linear(linear, x)),
         ):
-            scores[name].add(series, y_true, prep.scaler.inverse(scaled_pred, series, T))
+            scores[name].add(series, y_true, prep.scaler.inverse(scaled_pred, series, T), mask)
         if half_width is not None:
             y_pred = prep.scaler.inverse(pred, series, T)
             w = half_width[None] * prep.scaler.scale[series, None, :T]
-            covered += float((np.abs(y_true - y_pred) <= w).sum())
-            width += float(2 * w.sum())
+            scored = np.ones(w.shape, bool) if mask is None else mask
+            covered += float(((np.abs(y_true - y_pred) <= w) & scored).sum())
+            width += float(2 * (w * scored).sum())
     result: dict[str, Any] = {
         "split": split,
         "windows": int(len(starts)),
@@ -776,9 +785,10 @@ def evaluate(
         "targets": run.columns[:T],
         "season": season,
         "models": {name: s.result() for name, s in scores.items()},
+        "filled_points_excluded": excluded,
     }
     if half_width is not None:
-        n = len(starts) * H * T
+        n = max(len(starts) * H * T - excluded, 1)
         result["intervals"] = {
             "coverage": cfg.predict.coverage,
             "empirical_coverage": covered / n,

@@ -276,3 +276,80 @@ def test_calendar_features_are_bounded_and_periodic() -> None:
     cal = data.calendar_features(times)
     assert cal.shape == (48, 6) and np.abs(cal).max() <= 1
     np.testing.assert_allclose(cal[:24, :2], cal[24:, :2], atol=1e-12)  # hour of day repeats daily
+
+
+# ---------------------------------------------------------------- ids, fills and splits across series
+
+
+def test_ids_are_kept_as_text(tmp_path: Path) -> None:
+    frame = long_frame()
+    frame["id"] = frame["id"].map({"s1": "001", "s2": "002", "s3": "010"})
+    path = write_csv(tmp_path / "long.csv", frame)
+    assert panel_of(path, id_column="id").ids == ["001", "002", "010"]
+    as_text = data.load_panel(DataConfig(id_column="id"), frame.assign(date=frame["date"].astype(str)))
+    assert as_text.ids == ["001", "002", "010"]  # a DataFrame with string ids matches the file
+
+
+def test_plot_finds_a_series_by_its_text_id(tmp_path: Path) -> None:
+    from helpers import Cli
+
+    frame = long_frame()
+    frame["id"] = frame["id"].map({"s1": "001", "s2": "002", "s3": "010"})
+    path = write_csv(tmp_path / "long.csv", frame)
+    cli = Cli()
+    cli.train(path, tmp_path / "run", "--set", "data.id_column=id", "--set", "data.target=y")
+    cli.ok("plot", tmp_path / "run", "--series", "001", "--out", tmp_path / "plots")
+    cli.ok("predict", tmp_path / "run")
+    forecast = pd.read_csv(tmp_path / "run" / "forecast.csv", dtype=str)
+    assert sorted(set(forecast["series"])) == ["001", "002", "010"]
+
+
+def test_blank_id_names_its_line(tmp_path: Path) -> None:
+    frame = long_frame()
+    frame.loc[7, "id"] = None
+    with pytest.raises(ForecastError, match=r"id column 'id' in .*long.csv is empty at line 9"):
+        panel_of(write_csv(tmp_path / "long.csv", frame), id_column="id")
+
+
+def test_interpolate_never_borrows_from_a_later_split(tmp_path: Path) -> None:
+    # 100 rows split 70/10/20: the last training rows are missing; the next value lies in validation
+    frame = synthetic_frame(100, columns=("y",))
+    frame.loc[68:69, "y"] = np.nan
+    frame.loc[85, "y"] = np.nan  # inside validation: a line between its neighbours
+    panel = panel_of(write_csv(tmp_path / "gaps.csv", frame), fill="interpolate")
+    y = frame["y"].to_numpy()
+    np.testing.assert_allclose(panel.values[68:70, 0], y[67])  # carried forward, not drawn towards row 70
+    np.testing.assert_allclose(panel.values[85, 0], (y[84] + y[86]) / 2)
+    assert panel.filled[:, 0].nonzero()[0].tolist() == [68, 69, 85]
+
+
+def test_fill_stays_within_each_series(tmp_path: Path) -> None:
+    frame = long_frame()
+    frame.loc[300, "y"] = np.nan  # the first row of series s2
+    panel = panel_of(write_csv(tmp_path / "long.csv", frame), id_column="id", target=["y"], fill="ffill")
+    assert panel.values[300, 0] == frame.loc[301, "y"]  # from s2's next row, not s1's last
+
+
+def test_evaluate_leaves_filled_actuals_out(tmp_path: Path) -> None:
+    from helpers import Cli
+
+    from forecast import api
+
+    frame = synthetic_frame(300, columns=("y",))
+    frame.loc[[250, 251, 280], "y"] = np.nan  # in the test split
+    path = write_csv(tmp_path / "gaps.csv", frame)
+    Cli().train(path, tmp_path / "run", "--set", "data.fill=interpolate")
+    result = api.load(tmp_path / "run").evaluate()
+    assert result["filled_points_excluded"] > 0
+    assert result["filled_points_excluded"] == 3 * 6  # each filled row is the target of 6 windows (horizon 6)
+
+
+def test_row_count_split_skips_a_short_series(tmp_path: Path) -> None:
+    from helpers import Cli
+
+    frame = long_frame()
+    short = synthetic_frame(60, columns=("y", "x"), seed=5).assign(id="tiny")
+    path = write_csv(tmp_path / "long.csv", pd.concat([frame, short[frame.columns]]))
+    counts = ["data.split.train=150", "data.split.val=40", "data.split.test=40", "data.id_column=id", "data.target=y"]
+    result = Cli().train(path, tmp_path / "run", *[a for c in counts for a in ("--set", c)])
+    assert "skipping 1 series shorter than data.split's 230 rows: tiny" in result.stderr

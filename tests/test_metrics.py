@@ -117,3 +117,16 @@ def test_fit_linear_is_shared_by_target_columns() -> None:
     one = metrics.fit_linear(x, y)
     two = metrics.fit_linear(np.concatenate([x, x], axis=2), np.concatenate([y, y], axis=2))
     np.testing.assert_allclose(one, two, rtol=1e-6, atol=1e-9)
+
+
+def test_scores_mask_leaves_points_out() -> None:
+    # the masked point (error -2, actual 4) counts nowhere: the rest score as if it were absent
+    scores = metrics.Scores(std=np.array([[2.0]]), mase_scale=np.array([[0.5]]))
+    y_true = np.array([[[1.0], [2.0]], [[0.0], [4.0]]])
+    y_pred = np.array([[[2.0], [2.0]], [[1.0], [2.0]]])
+    mask = np.array([[[True], [True]], [[True], [False]]])
+    scores.add(np.array([0, 0]), y_true, y_pred, mask)
+    alone = metrics.Scores(std=np.array([[2.0]]), mase_scale=np.array([[0.5]]))
+    alone.add(np.array([0, 0, 0]), y_true.reshape(4, 1, 1)[:3], y_pred.reshape(4, 1, 1)[:3])
+    assert scores.result() == pytest.approx(alone.result())
+    assert scores.result()["mae"] == pytest.approx(2 / 3)

@@ -1,0 +1,219 @@
+"""Time columns as people write them: quarters, month names, integer years, ISO weeks, zones,
+fractions of a second; read, continued and written back in the same form."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import SMALL, Cli, assert_user_error
+
+from forecast import data
+from forecast.config import DataConfig
+from forecast.errors import ForecastError
+
+
+def write_series(path: Path, times: list, column: str = "date", n_cols: int = 1) -> Path:
+    """A CSV of `times` in `column` and a numeric `y`: a seasonal sine, plus trend."""
+    t = np.arange(len(times))
+    frame = pd.DataFrame({column: times, "y": 10 + np.sin(2 * np.pi * t / 4) + 0.01 * t})
+    frame.to_csv(path, index=False)
+    return path
+
+
+def panel_of(path: Path, **kwargs) -> data.Panel:
+    return data.load_panel(DataConfig(path=str(path), **kwargs))
+
+
+def written(panel: data.Panel, times: np.ndarray) -> list[str]:
+    return list(data.format_times(times, panel.time_format or data.DEFAULT_TIME_FORMAT))
+
+
+def quarters(start: int, n: int, layout: str) -> list[str]:
+    return [layout.format(y=start + i // 4, q=i % 4 + 1) for i in range(n)]
+
+
+# ---------------------------------------------------------------- quarters, months, years, weeks
+
+
+@pytest.mark.parametrize("layout", ["{y} Q{q}", "{y}Q{q}", "{y}-Q{q}", "Q{q} {y}"])
+def test_quarter_strings_are_quarter_starts(tmp_path: Path, layout: str) -> None:
+    path = write_series(tmp_path / "q.csv", quarters(1998, 30, layout), column="quarter")
+    panel = panel_of(path)
+    assert panel.times[0] == np.datetime64("1998-01-01") and panel.times[5] == np.datetime64("1999-04-01")
+    assert panel.freq == "QS-JAN" and data.season_length(panel.freq) == 4
+    future = data.continue_times(panel.times[-1:], panel.freq, 3)[0]  # last: 2005 Q2
+    assert list(future) == list(pd.to_datetime(["2005-07-01", "2005-10-01", "2006-01-01"]))
+    assert written(panel, future) == [layout.format(y=y, q=q) for y, q in ((2005, 3), (2005, 4), (2006, 1))]
+
+
+@pytest.mark.parametrize(
+    ("layout", "first", "later"),
+    [("%Y %b", "1998 Jan", "2000 Jul"), ("%b-%Y", "Jan-1998", "Jul-2000"), ("%B %Y", "January 1998", "July 2000")],
+)
+def test_month_names_are_month_starts(tmp_path: Path, layout: str, first: str, later: str) -> None:
+    months = pd.date_range("1998-01-01", periods=30, freq="MS")
+    panel = panel_of(write_series(tmp_path / "m.csv", list(months.strftime(layout)), column="month"))
+    assert panel.times[0] == np.datetime64("1998-01-01") and panel.freq == "MS" and panel.time_format == layout
+    future = data.continue_times(panel.times[-1:], panel.freq, 2)[0]
+    assert list(future) == list(pd.to_datetime(["2000-07-01", "2000-08-01"]))
+    assert written(panel, future)[0] == later and written(panel, panel.times[:1]) == [first]
+
+
+def test_integer_year_column_is_an_annual_series(tmp_path: Path) -> None:
+    path = tmp_path / "nile.csv"
+    pd.DataFrame({"year": np.arange(1871, 1971), "flow": np.linspace(1000, 800, 100)}).to_csv(path, index=False)
+    assert data.detect_date_column(pd.read_csv(path), None, str(path)) == "year"
+    panel = panel_of(path)
+    assert panel.times[0] == np.datetime64("1871-01-01") and panel.freq == "YS-JAN" and panel.time_format == "%Y"
+    assert data.season_length(panel.freq) == 1
+    future = data.continue_times(panel.times[-1:], panel.freq, 2)[0]
+    assert written(panel, future) == ["1971", "1972"]
+
+
+def test_integer_counter_named_year_is_not_a_time_column() -> None:
+    df = pd.DataFrame({"year": [1, 2, 3], "y": [1.0, 2.0, 3.0]})  # years since something: not dates
+    with pytest.raises(ForecastError, match="no time column found"):
+        data.detect_date_column(df, None, "f.csv")
+
+
+def test_year_and_month_columns_are_not_taken_for_an_annual_series() -> None:
+    df = pd.DataFrame({"year": [2000, 2000, 2000], "month": [1, 2, 3], "y": [1.0, 2.0, 3.0]})
+    with pytest.raises(ForecastError, match="no time column found .*set data.date_column"):
+        data.detect_date_column(df, None, "f.csv")
+
+
+@pytest.mark.parametrize(("layout", "freq"), [("%G-W%V", "W-MON"), ("%G-W%V-%u", "W-MON")])
+def test_iso_weeks_are_their_mondays(tmp_path: Path, layout: str, freq: str) -> None:
+    mondays = pd.date_range("2019-12-30", periods=60, freq="W-MON")  # 2020-W01 .. 2021-W07
+    panel = panel_of(write_series(tmp_path / "w.csv", list(mondays.strftime(layout)), column="week"))
+    assert panel.times[0] == np.datetime64("2019-12-30") and panel.freq == freq and panel.time_format == layout
+    assert data.season_length(panel.freq) == 52
+    future = data.continue_times(panel.times[-1:], panel.freq, 2)[0]
+    assert written(panel, future)[0] == pd.Timestamp(mondays[-1] + pd.Timedelta(weeks=1)).strftime(layout)
+    assert written(panel, panel.times[:1])[0].startswith("2020-W01")
+
+
+def test_iso_week_that_does_not_exist_names_its_line(tmp_path: Path) -> None:
+    weeks = [f"2021-W{w:02d}" for w in range(40, 53)] + ["2021-W53"]  # 2021 has 52 ISO weeks
+    with pytest.raises(ForecastError, match=r"not a time at line 15: '2021-W53'"):
+        panel_of(write_series(tmp_path / "w.csv", weeks, column="week"))
+
+
+@pytest.mark.parametrize("times", [[1500, 1501, 1502], ["1600 Q1", "1600 Q2", "1600 Q3"], ["1500-01-01"] * 3])
+def test_times_pandas_cannot_hold_are_an_error_not_a_wrong_date(times: list) -> None:
+    with pytest.raises(ForecastError, match=r"'year' in f.csv has (a value that is not a time|times outside)"):
+        data.read_times(pd.Series(times), "year", "f.csv")
+
+
+def test_layout_varying_between_rows_is_written_as_iso(tmp_path: Path) -> None:
+    times = quarters(2000, 12, "{y} Q{q}")
+    times[3] = "2000Q4"  # still a quarter, written differently: no single form to write back
+    panel = panel_of(write_series(tmp_path / "q.csv", times))
+    assert panel.freq == "QS-JAN" and panel.time_format == ""
+
+
+def test_bad_quarter_names_its_line(tmp_path: Path) -> None:
+    times = quarters(2000, 12, "{y} Q{q}")
+    times[6] = "2001 Q7"
+    with pytest.raises(ForecastError, match=r"not a time at line 8: '2001 Q7'"):
+        panel_of(write_series(tmp_path / "q.csv", times))
+
+
+def test_existing_formats_keep_the_default_output(tmp_path: Path) -> None:
+    days = pd.date_range("2022-01-01", periods=40, freq="D")
+    for layout in ("%Y-%m-%d", "%d/%m/%Y", "%Y-%m"):
+        times = list(pd.date_range("2022-01-01", periods=40, freq="MS" if layout == "%Y-%m" else "D").strftime(layout))
+        panel = panel_of(write_series(tmp_path / "d.csv", times))
+        assert panel.time_format == "" and panel.freq == ("MS" if layout == "%Y-%m" else "D")
+    assert panel_of(write_series(tmp_path / "d.csv", list(days.strftime("%d/%m/%Y")))).times[12] == days[12]
+
+
+# ---------------------------------------------------------------- zones and fractions
+
+
+def test_daily_data_across_dst_keeps_local_days(tmp_path: Path) -> None:
+    local = pd.date_range("2024-03-20", periods=30, freq="D", tz="Europe/Berlin")  # DST starts 03-31
+    text = [t.isoformat() for t in local]
+    assert "+01:00" in text[0] and "+02:00" in text[-1]
+    panel = panel_of(write_series(tmp_path / "dst.csv", text), gaps="error")  # no irregular steps
+    assert panel.freq == "D" and list(panel.times) == list(local.tz_localize(None))
+    assert list(pd.DatetimeIndex(panel.times).day_of_week[:7]) == [2, 3, 4, 5, 6, 0, 1]  # 2024-03-20: a Wednesday
+    assert written(panel, panel.times[-1:]) == ["2024-04-18 00:00:00"]  # local dates, as in the file
+
+
+def test_one_utc_offset_is_kept_and_written_back(tmp_path: Path) -> None:
+    local = pd.date_range("2024-01-01", periods=48, freq="h", tz="Asia/Kolkata")
+    panel = panel_of(write_series(tmp_path / "ist.csv", [t.isoformat() for t in local]))
+    assert panel.times[0] == np.datetime64("2024-01-01T00:00") and panel.freq == "h"
+    assert written(panel, panel.times[:1]) == ["2024-01-01 00:00:00+05:30"]
+
+
+def test_hourly_data_across_dst_is_utc_and_says_so(tmp_path: Path) -> None:
+    local = pd.date_range("2024-03-30", periods=72, freq="h", tz="Europe/Berlin")
+    panel = panel_of(write_series(tmp_path / "dst.csv", [t.isoformat() for t in local]), gaps="error")
+    assert panel.freq == "h" and panel.times[0] == np.datetime64("2024-03-29T23:00")
+    assert written(panel, panel.times[:1]) == ["2024-03-29 23:00:00Z"]
+
+
+def test_sub_second_times_keep_their_fractions(tmp_path: Path) -> None:
+    times = pd.date_range("2024-01-01", periods=40, freq="250ms")
+    panel = panel_of(write_series(tmp_path / "fast.csv", list(times.strftime("%Y-%m-%d %H:%M:%S.%f"))))
+    assert panel.freq == "250ms"
+    text = written(panel, panel.times[:3])
+    assert text == ["2024-01-01 00:00:00.000000", "2024-01-01 00:00:00.250000", "2024-01-01 00:00:00.500000"]
+
+
+# ---------------------------------------------------------------- end to end
+
+
+def forecast_rows(cli: Cli, path: Path, run: Path, *extra: object) -> pd.DataFrame:
+    cli.ok("train", "--data", path, "--out", run, *SMALL[4:], "--lookback", 8, "--horizon", 3, *extra)
+    cli.ok("predict", run)
+    return pd.read_csv(run / "forecast.csv", dtype=str)
+
+
+@pytest.mark.parametrize(
+    ("times", "column", "expected"),
+    [
+        (quarters(1990, 62, "{y} Q{q}"), "quarter", ["2005 Q3", "2005 Q4", "2006 Q1"]),
+        ([str(y) for y in range(1900, 1962)], "year", ["1962", "1963", "1964"]),
+        (list(pd.date_range("2000-01", periods=62, freq="MS").strftime("%Y %b")), "month", ["2005 Mar", "2005 Apr"]),
+    ],
+)
+def test_forecast_csv_writes_times_as_the_data_did(tmp_path: Path, times: list, column: str, expected: list) -> None:
+    path = tmp_path / "data.csv"
+    frame = pd.DataFrame({column: times, "y": 10 + np.sin(np.arange(len(times)))})
+    if column == "year":
+        frame[column] = frame[column].astype(int)
+    frame.to_csv(path, index=False)
+    rows = forecast_rows(Cli(), path, tmp_path / "run")
+    assert list(rows["timestamp"][: len(expected)]) == expected
+    assert (rows["origin"] == times[-1]).all()
+
+
+def test_predictions_csv_writes_quarters(tmp_path: Path) -> None:
+    path = write_series(tmp_path / "q.csv", quarters(1990, 62, "{y}Q{q}"), column="quarter")
+    cli = Cli()
+    forecast_rows(cli, path, tmp_path / "run")
+    cli.ok("predict", tmp_path / "run", "--backtest")
+    rows = pd.read_csv(tmp_path / "run" / "predictions.csv", dtype=str)
+    assert rows["timestamp"].str.fullmatch(r"\d{4}Q[1-4]").all() and rows["origin"].str.fullmatch(r"\d{4}Q[1-4]").all()
+
+
+def test_bad_time_value_is_one_error_line(tmp_path: Path) -> None:
+    times = quarters(2000, 40, "{y} Q{q}")
+    times[10] = "someday"
+    path = write_series(tmp_path / "q.csv", times, column="quarter")
+    result = Cli()("train", "--data", path, "--out", tmp_path / "run", *SMALL)
+    assert_user_error(result, "line 12", "'someday'")
+
+
+def test_forecast_csv_keeps_sub_second_times(tmp_path: Path) -> None:
+    times = pd.date_range("2024-01-01", periods=80, freq="250ms")
+    path = write_series(tmp_path / "fast.csv", list(times.strftime("%Y-%m-%d %H:%M:%S.%f")))
+    rows = forecast_rows(Cli(), path, tmp_path / "run")
+    expected = ["2024-01-01 00:00:20.000000", "2024-01-01 00:00:20.250000", "2024-01-01 00:00:20.500000"]
+    assert list(rows["timestamp"]) == expected
