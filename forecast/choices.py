@@ -83,34 +83,52 @@ def training_budget(cfg: Config, n_windows: int) -> Budget:
     return Budget(batch, steps, cfg.train.epochs)
 
 
-def highway_fits(x: np.ndarray, y: np.ndarray, base: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Ridge least squares from last-value-subtracted windows to what the base forecast misses.
-
-    x (N, L, T) inputs, y (N, H, T) targets, base (N, H, T) the base forecast, all in scaled units;
-    one map shared by every target column. Returns (weight (H, L), bias (H,)) for the ridge
-    strength with the lowest generalized cross-validation error on these windows and for 10x and
-    100x that: stride-1 windows overlap, so the GCV choice tends to shrink too little, and the
-    validation windows pick among them.
-    """
-    last = x[:, -1:, :]
-    X = np.moveaxis(x - last, 2, 1).reshape(-1, x.shape[1])  # (N*T, L)
-    Y = np.moveaxis(y - base, 2, 1).reshape(-1, y.shape[1])  # (N*T, H)
-    x_mean, y_mean = X.mean(axis=0), Y.mean(axis=0)  # the bias is not shrunk
+def ridge_path(x: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, ...]:
+    """What ridge fits from normalized windows x (N, L, T) to residuals r (N, H, T) share:
+    (U, s, Vt, UtY, x_mean, y_mean). One map for every target column, with an unshrunk bias."""
+    X = np.moveaxis(x, 2, 1).reshape(-1, x.shape[1])  # (N*T, L)
+    Y = np.moveaxis(r, 2, 1).reshape(-1, r.shape[1])  # (N*T, H)
+    x_mean, y_mean = X.mean(axis=0), Y.mean(axis=0)
     U, s, Vt = np.linalg.svd(X - x_mean, full_matrices=False)
-    UtY = U.T @ (Y - y_mean)
-    n, top = len(X), float(s[0] ** 2) if len(s) and s[0] > 0 else 1.0
+    return U, s, Vt, U.T @ (Y - y_mean), x_mean, y_mean
 
-    def gcv(lam: float) -> float:
-        shrink = s**2 / (s**2 + lam)
-        rss = float(((Y - y_mean - U @ (shrink[:, None] * UtY)) ** 2).sum())
-        return rss / max(n - float(shrink.sum()), 1.0) ** 2
 
-    lam = min(top * np.logspace(-6, 1, 29), key=gcv)
-    fits = []
-    for scale in (1.0, 10.0, 100.0):
-        coef = Vt.T @ ((s / (s**2 + lam * scale))[:, None] * UtY)  # (L, H)
-        fits.append((coef.T.astype(np.float32), (y_mean - x_mean @ coef).astype(np.float32)))
-    return fits
+def ridge_fit(path: tuple[np.ndarray, ...], lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """(weight (H, L), bias (H,)) of the ridge fit with strength lam."""
+    _, s, Vt, UtY, x_mean, y_mean = path
+    coef = Vt.T @ ((s / (s**2 + lam))[:, None] * UtY)  # (L, H)
+    return coef.T.astype(np.float32), (y_mean - x_mean @ coef).astype(np.float32)
+
+
+def ridge_strengths(path: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Candidate ridge strengths, relative to the largest squared singular value of the windows."""
+    s = path[1]
+    top = float(s[0] ** 2) if len(s) and s[0] > 0 else 1.0
+    return top * np.logspace(-6, 2, 17)
+
+
+def apply_ridge(fit: tuple[np.ndarray, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """The fitted residuals: normalized windows (N, L, T) -> (N, H, T)."""
+    weight, bias = fit
+    return np.moveaxis(np.moveaxis(x, 1, 2) @ weight.T + bias, 1, 2)
+
+
+def choose_ridge(fit_on: tuple[np.ndarray, np.ndarray], held_out: tuple[np.ndarray, np.ndarray]) -> float | None:
+    """The ridge strength whose fit on earlier windows best predicts the residuals of later,
+    held-out ones; None when predicting no residual (the base forecast alone) does better.
+    Each tuple is (normalized windows, residuals to the base forecast).
+
+    Stride-1 windows overlap, so in-sample criteria (GCV, leave-one-out) pick too little
+    shrinkage on short series; scoring forecasts of later windows does not.
+    """
+    hx, hr = held_out
+    if len(hx) == 0 or len(fit_on[0]) < 2:
+        return None
+    path = ridge_path(*fit_on)
+    strengths = ridge_strengths(path)
+    scores = [float(((apply_ridge(ridge_fit(path, lam), hx) - hr) ** 2).mean()) for lam in strengths]
+    best = int(np.argmin(scores))
+    return float(strengths[best]) if scores[best] < float((hr**2).mean()) else None
 
 
 def step_seconds(freq: str) -> float | None:

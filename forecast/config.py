@@ -43,6 +43,7 @@ class ModelConfig:
     norm: str = "auto"  # per-window normalization: auto | none | last | seasonal | revin (see model.py)
     season: int | None = None  # seasonal period in steps for norm seasonal; None = from the frequency
     highway: bool = True  # add a linear map from the window to the forecast, fitted in closed form first
+    window_scale: bool = True  # norm last/seasonal: also divide each window by its std (scale-free corrections)
     segment: int | None = None  # rows per recurrent step (SegRNN-style); None = 1, or more for long lookbacks
     channels: str = "joint"  # joint: one GRU reads all columns | independent: each target alone, shared weights
 

@@ -8,6 +8,8 @@ from torch import nn
 
 from forecast.config import ModelConfig
 
+WINDOW_SCALE_FLOOR = 1e-3  # in scaled units (the training rows span 0..1): a flat window is not blown up
+
 
 class ExplicitGRU(nn.Module):
     """nn.GRU written out gate by gate, with nn.GRU's parameter names and layout.
@@ -77,6 +79,8 @@ class Forecaster(nn.Module):
         last      subtract the window's last value; the forecast starts from repeat-last
         seasonal  subtract the last value from the inputs; the forecast starts from seasonal naive
                   (the last `season` steps repeated), so the network learns what the season misses
+    and, with `window_scale`, divide by the window's std (and multiply the correction back), so a
+    season that grows gets corrections that grow with it.
         revin     subtract the window's mean, divide by its std (per column)
     With `highway`, a linear map from each target's normalized window to its horizon (LSTNet's
     "highway", NLinear's map) is added to the head. pipeline.train sets it to the closed-form
@@ -89,6 +93,7 @@ class Forecaster(nn.Module):
         self.n_future = n_future  # known-future columns (calendar), also fed to the head
         self.lookback, self.horizon, self.norm = cfg.lookback, cfg.horizon, cfg.norm
         self.season = cfg.season or 1
+        self.window_scale = cfg.window_scale and cfg.norm in ("last", "seasonal", "auto")
         self.independent = cfg.channels == "independent"
         # independent: every target is its own sequence of (value, other inputs), one head output each
         rnn_inputs = n_inputs - n_targets + 1 if self.independent else n_inputs
@@ -139,9 +144,13 @@ class Forecaster(nn.Module):
             scaled = (x[:, :, :n_scaled] - mean) / std
             return torch.cat([scaled, x[:, :, n_scaled:]], dim=2), mean[:, :, :T], std[:, :, :T]
         # the inputs lose their level; the forecast returns to the base (repeat-last or seasonal naive)
-        last = x[:, -1:, :n_scaled]  # (B, 1, F - C)
-        scaled = torch.cat([x[:, :, :n_scaled] - last, x[:, :, n_scaled:]], dim=2)
-        return scaled, self.base(x[:, :, :T]), None
+        centered = x[:, :, :n_scaled] - x[:, -1:, :n_scaled]  # (B, L, F - C)
+        spread = None
+        if self.window_scale:  # and their spread: corrections grow with a season's amplitude
+            spread = centered.std(dim=1, keepdim=True, unbiased=False) + WINDOW_SCALE_FLOOR  # (B, 1, F - C)
+            centered = centered / spread
+            spread = spread[:, :, :T]
+        return torch.cat([centered, x[:, :, n_scaled:]], dim=2), self.base(x[:, :, :T]), spread
 
     def denormalize(self, y: torch.Tensor, shift: torch.Tensor | None, spread: torch.Tensor | None) -> torch.Tensor:
         if spread is not None:

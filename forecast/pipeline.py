@@ -168,30 +168,38 @@ def choose_norm(cfg: Config, prep: Prepared) -> list[str]:
 
 
 def init_highway(model: Forecaster, prep: Prepared, cfg: Config) -> str:
-    """Start the highway at a closed-form fit of what the base forecast misses on training windows,
-    or at zero (the base alone) when that does better on the validation windows. Returns the choice."""
+    """Start the highway at the ridge fit of what the base forecast misses on the training windows.
+
+    The ridge strength is the one that best forecasts held-out windows (the last quarter of each
+    series' training rows, then the validation windows) from a fit on the earlier ones; where the
+    base alone does better, the highway starts at zero. Returns the choice, in words.
+    """
     if model.highway is None or model.norm not in ("last", "seasonal"):
         return ""  # with norm none or revin the highway sees raw or standardized windows: it starts at zero
-    x, y = train_windows(prep, cfg)
-    fits = choices.highway_fits(*(a.astype(np.float64) for a in (x, y, model.base(torch.from_numpy(x)).numpy())))
     L, H, T = cfg.model.lookback, cfg.model.horizon, prep.panel.n_targets
-    vx, vy = gather_numpy(prep.scaled, subsample(prep.starts("val", L, H), MAX_STAT_WINDOWS), L, H, T)
-    if len(vx) == 0:
-        weight, bias = fits[0]
-    else:
-        vbase = model.base(torch.from_numpy(vx)).numpy()
+    starts = subsample(prep.starts("train", L, H), MAX_STAT_WINDOWS)
+    first_target = starts + L - prep.panel.offsets[series_of(starts, prep.panel.offsets)]  # row within its series
+    cut = (0.75 * prep.borders[series_of(starts, prep.panel.offsets), 0]).astype(np.int64)
+    val = subsample(prep.starts("val", L, H), MAX_STAT_WINDOWS)
+    earlier = starts[first_target + H <= cut]  # targets end before the held-out targets begin
+    held_out = np.concatenate([starts[first_target >= cut], val])
 
-        def val_mse(fit: tuple[np.ndarray, np.ndarray]) -> float:
-            w, b = fit
-            guess = vbase + np.moveaxis(np.moveaxis(vx - vx[:, -1:, :], 1, 2) @ w.T + b, 1, 2)
-            return float(((guess - vy) ** 2).mean())
+    def windows(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Normalized target windows (W, L, T) and the residuals (W, H, T) the highway should predict,
+        in the units the model's own normalization gives them."""
+        x, y = (torch.from_numpy(a) for a in gather_numpy(prep.scaled, s, L, H, T))
+        xn, base, spread = model.normalize(x, T)
+        resid = (y - base) / spread if spread is not None else y - base
+        return xn.double().numpy(), resid.double().numpy()
 
-        zero = (np.zeros_like(fits[0][0]), np.zeros_like(fits[0][1]))
-        weight, bias = min([*fits, zero], key=val_mse)
+    lam = choices.choose_ridge(windows(earlier), windows(held_out))
+    if lam is None:
+        return "highway starts at zero: the base forecast alone did better on held-out windows"
+    weight, bias = choices.ridge_fit(choices.ridge_path(*windows(starts)), lam)
     with torch.no_grad():
         model.highway.weight.copy_(torch.from_numpy(weight))
         model.highway.bias.copy_(torch.from_numpy(bias))
-    return "highway starts at zero" if not weight.any() else ""
+    return f"highway starts at the ridge fit (strength {lam:.3g}) of the training windows"
 
 
 def drop_short_series(panel: data.Panel, cfg: Config, log: Log) -> data.Panel:
@@ -312,7 +320,7 @@ def train(
     model = build_model(prep.scaled.shape[1], panel.n_targets, cfg.model, n_future(cfg))
     start = init_highway(model, prep, cfg)
     if start:
-        log(f"{start}: the base forecast alone did better on validation than the closed-form fits")
+        log(start)
     model = model.to(device)
     windows = Windows(
         torch.from_numpy(prep.scaled).to(device), panel.n_targets, cfg.model.lookback, cfg.model.horizon, n_future(cfg)
@@ -519,7 +527,8 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
     if not path.is_dir():
         raise ForecastError(f"run directory {str(path)!r} not found")
     ckpt = checkpoint.load(path / "model.pt")
-    ckpt["config"].get("model", {}).setdefault("highway", False)  # runs from before the highway had none
+    for key in ("highway", "window_scale"):  # runs from before these options had neither
+        ckpt["config"].get("model", {}).setdefault(key, False)
     cfg = config.from_dict(ckpt["config"], f"{path / 'model.pt'}")
     n_inputs = len(ckpt["columns"]) + n_future(cfg)
     model = build_model(n_inputs, int(ckpt["n_targets"]), cfg.model, n_future(cfg))

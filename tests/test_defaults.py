@@ -1,0 +1,161 @@
+"""Settings chosen from the data: sizes, normalization, the highway's start, the training budget,
+and the validation part that always fits one horizon."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from helpers import Cli, write_csv
+
+from forecast import choices, config, pipeline
+from forecast.config import Config, TrainConfig
+from forecast.train import epoch_batches
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def monthly_frame(n: int = 72, seed: int = 0) -> pd.DataFrame:
+    """Monthly sales: a yearly season, a trend and a little noise."""
+    t = np.arange(n)
+    rng = np.random.default_rng(seed)
+    y = 100 + 0.5 * t + 10 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 1, n)
+    return pd.DataFrame({"month": pd.date_range("2015-01-01", periods=n, freq="MS"), "sales": y})
+
+
+@pytest.mark.parametrize(
+    ("season", "seconds", "horizon"),
+    [(12, None, 12), (4, None, 8), (1, None, 6), (5, None, 10), (52, None, 13), (7, 86_400, 14), (24, 3600, 24)],
+)
+def test_default_horizon_by_frequency(season: int, seconds: float | None, horizon: int) -> None:
+    assert choices.default_horizon(season, seconds) == horizon
+
+
+def test_default_lookback_leaves_training_windows() -> None:
+    assert choices.default_lookback(12, 12, train_rows=500) == 36  # three seasons
+    assert choices.default_lookback(24, 24, train_rows=10_000) == 72
+    assert choices.default_lookback(12, 12, train_rows=45) == 16  # (45 - 12) // 2: half the rows stay starts
+
+
+def test_default_segment_keeps_the_recurrence_short() -> None:
+    assert choices.default_segment(96) == 1
+    assert choices.default_segment(338) == 13  # 26 steps of 13 rows
+    assert 336 // choices.default_segment(336) <= choices.MAX_RNN_STEPS
+
+
+def test_six_years_of_monthly_data_train_with_sizes_from_the_data(cli: Cli, tmp_path: Path) -> None:
+    data = write_csv(tmp_path / "sales.csv", monthly_frame(72))
+    run = tmp_path / "run"
+    result = cli.ok("train", "--data", data, "--out", run, "--device", "cpu", "--epochs", "2", "--quiet")
+    assert "chosen from the data: horizon 12, lookback" in result.stderr
+    assert "budget: up to 2 epochs x 25 batches of 16" in result.stderr
+    cfg = pipeline.load_run(run).cfg
+    assert (cfg.model.horizon, cfg.model.season, cfg.model.segment) == (12, 12, 1)
+    assert cfg.model.norm in ("seasonal", "last") and cfg.train.batch_size == 16
+    assert cfg.model.lookback is not None and cfg.model.lookback >= 12
+    cli.ok("predict", run)
+    forecast = pd.read_csv(run / "forecast.csv")
+    assert list(forecast["timestamp"].str[:10]) == [f"2021-{m:02d}-01" for m in range(1, 13)]
+
+
+def test_a_short_validation_part_takes_one_horizon_from_train() -> None:
+    cfg = Config()
+    cfg.model.horizon = 12
+    # 72 rows at 0.7/0.1/0.2: 50 train, 7 validation, 15 test; validation needs 12
+    borders = pipeline.fit_borders(np.array([[50, 57, 72]]), cfg)
+    assert borders.tolist() == [[45, 57, 72]]
+    cfg.data.split = {"train": 0.8, "val": 0.0, "test": 0.2}  # no validation asked for: none made
+    assert pipeline.fit_borders(np.array([[57, 57, 72]]), cfg).tolist() == [[57, 57, 72]]
+
+
+def test_budget_counts_steps_for_small_and_long_data() -> None:
+    cfg = Config()
+    small = choices.training_budget(cfg, 95)  # a 200-row monthly series
+    assert (small.batch_size, small.steps_per_epoch, small.epochs) == (16, 25, 20)
+    long = choices.training_budget(cfg, 2_000_000)
+    assert (long.batch_size, long.steps_per_epoch) == (256, choices.MAX_STEPS_PER_EPOCH)
+    cfg.train.batch_size, cfg.train.steps_per_epoch = 64, 0  # what the config sets is kept
+    kept = choices.training_budget(cfg, 95)
+    assert (kept.batch_size, kept.steps_per_epoch) == (64, 0)
+    assert "20 epochs x 2 batches of 64" in kept.describe(95)
+
+
+def test_epochs_of_small_data_make_several_passes() -> None:
+    cfg = TrainConfig(batch_size=16, steps_per_epoch=25)
+    batches = epoch_batches(95, cfg, torch.device("cpu"))
+    assert len(batches) == 25 and all(len(b) == 16 for b in batches)
+    drawn = torch.cat(batches)
+    assert set(drawn[:95].tolist()) == set(range(95))  # the first pass holds every window once
+    once = epoch_batches(95, TrainConfig(batch_size=16, steps_per_epoch=0), torch.device("cpu"))
+    assert sorted(torch.cat(once).tolist()) == list(range(95))
+
+
+def test_highway_fit_recovers_a_linear_rule() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 8, 1)).cumsum(axis=1)
+    y = np.stack([x[:, -1, 0] + 0.5 * (x[:, -2, 0] - x[:, -1, 0]), x[:, -3, 0]], axis=1)[..., None]  # (N, 2, 1)
+    base = np.repeat(x[:, -1:, :], 2, axis=1)
+    weight, bias = choices.ridge_fit(choices.ridge_path(x - x[:, -1:, :], y - base), 1e-6)
+    want = np.zeros((2, 8))
+    want[0, -2], want[1, -3] = 0.5, 1.0
+    np.testing.assert_allclose(weight, want, atol=1e-2)
+    np.testing.assert_allclose(bias, 0, atol=1e-2)
+
+
+def test_ridge_strength_is_chosen_on_later_windows() -> None:
+    rng = np.random.default_rng(0)
+
+    def windows(n: int, rule: bool) -> tuple[np.ndarray, ...]:
+        x = rng.normal(size=(n, 8, 1)).cumsum(axis=1)
+        last = x[:, -1:, :]
+        y = (x[:, -2:-1, :] if rule else last + rng.normal(size=(n, 1, 1))).repeat(2, axis=1)
+        return x - last, y - np.repeat(last, 2, axis=1)  # normalized windows, residuals to repeat-last
+
+    assert choices.choose_ridge(windows(300, True), windows(50, True)) is not None  # the rule carries over
+    assert choices.choose_ridge(windows(300, False), windows(50, False)) is None  # noise: the base alone wins
+
+
+def test_seasonal_base_chosen_where_the_season_repeats() -> None:
+    t = np.arange(200)
+    seasonal = np.sin(2 * np.pi * t / 12)
+    x = np.stack([seasonal[i : i + 36] for i in range(150)])[..., None]
+    y = np.stack([seasonal[i + 36 : i + 48] for i in range(150)])[..., None]
+    assert choices.seasonal_beats_last(x, y, 12)
+    walk = np.random.default_rng(0).normal(size=200).cumsum()
+    x = np.stack([walk[i : i + 36] for i in range(150)])[..., None]
+    y = np.stack([walk[i + 36 : i + 48] for i in range(150)])[..., None]
+    assert not choices.seasonal_beats_last(x, y, 12)
+
+
+def test_baseline_warning_names_the_winner_and_both_scores() -> None:
+    line = pipeline.baseline_warning({"model": 0.5, "repeat_last": 0.9, "seasonal_naive": 0.25, "linear": 0.6})
+    assert line is not None and line.startswith("warning:")
+    assert "seasonal naive" in line and "0.25" in line and "0.5" in line
+    assert pipeline.baseline_warning({"model": 0.1, "repeat_last": 0.9, "seasonal_naive": 0.25}) is None
+    assert pipeline.baseline_warning({}) is None
+
+
+def test_train_saves_validation_scores_of_model_and_baselines(trained_run: Path) -> None:
+    val = pipeline.load_run(trained_run).ckpt["val_mse"]
+    assert set(val) == {"model", "repeat_last", "seasonal_naive", "linear"}
+    assert all(np.isfinite(v) and v >= 0 for v in val.values())
+
+
+def test_run_from_before_the_highway_predicts_the_same(tmp_path: Path) -> None:
+    """tests/fixtures/run_v1 was trained by the release before the highway and the data-chosen
+    sizes (and its forecast.csv written then): it loads with no highway and forecasts the same."""
+    run = pipeline.load_run(FIXTURES / "run_v1")
+    assert run.model.highway is None and run.cfg.model.highway is False and not run.model.window_scale
+    got = run.forecast(str(FIXTURES / "run_v1" / "data.csv"))
+    want = pd.read_csv(FIXTURES / "run_v1" / "forecast.csv")
+    np.testing.assert_allclose(got["y_pred"].to_numpy(), want["y_pred"].to_numpy(), rtol=1e-6)
+    assert list(pd.to_datetime(got["timestamp"])) == list(pd.to_datetime(want["timestamp"]))
+
+
+def test_explicit_sizes_are_kept() -> None:
+    cfg = config.check(config.apply_overrides(Config(), ["model.lookback=48", "model.horizon=6", "model.segment=1"]))
+    assert choices.choose_sizes(cfg, season=24, freq="h", train_rows=1000) == []
+    assert (cfg.model.lookback, cfg.model.horizon, cfg.model.season) == (48, 6, 24)
