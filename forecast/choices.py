@@ -148,15 +148,15 @@ def choose_sizes(cfg: Config, season: int, freq: str, train_rows: int) -> list[s
     """Fill in horizon, lookback, season and segment left unset; return what was chosen, to print."""
     chosen = []
     model = cfg.model
-    if model.season is None:
+    if not model.season:
         model.season = season
-    if model.horizon is None:
+    if not model.horizon:
         model.horizon = default_horizon(model.season, step_seconds(freq))
         chosen.append(f"horizon {model.horizon}")
-    if model.lookback is None:
+    if not model.lookback:
         model.lookback = default_lookback(model.horizon, model.season, train_rows)
         chosen.append(f"lookback {model.lookback}")
-    if model.segment is None:
+    if not model.segment:
         model.segment = default_segment(model.lookback)
         if model.segment > 1:
             chosen.append(f"segment {model.segment}")

@@ -34,24 +34,24 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    lookback: int | None = None  # input window length L; None = from the frequency, horizon and length
-    horizon: int | None = None  # steps H forecast at once; None = from the frequency (12 for monthly, ...)
+    lookback: int = 0  # input window length L; 0 = chosen from the frequency, horizon and length
+    horizon: int = 0  # steps H forecast at once; 0 = chosen from the frequency (12 for monthly, ...)
     hidden_size: int = 64  # recurrent state size D
     num_layers: int = 1  # stacked recurrent layers
     dropout: float = 0.2  # between recurrent layers and before the head
     cell: str = "gru"  # gru | lstm | gru_explicit (gate-by-gate GRU, for reading)
     norm: str = "auto"  # per-window normalization: auto | none | last | seasonal | revin (see model.py)
-    season: int | None = None  # seasonal period in steps for norm seasonal; None = from the frequency
+    season: int = 0  # seasonal period in steps for norm seasonal; 0 = from the frequency
     highway: bool = True  # add a linear map from the window to the forecast, fitted in closed form first
     window_scale: bool = True  # norm last/seasonal: also divide each window by its std (scale-free corrections)
-    segment: int | None = None  # rows per recurrent step (SegRNN-style); None = 1, or more for long lookbacks
+    segment: int = 0  # rows per recurrent step (SegRNN-style); 0 = 1, or more for long lookbacks
     channels: str = "joint"  # joint: one GRU reads all columns | independent: each target alone, shared weights
 
 
 @dataclass
 class TrainConfig:
     epochs: int = 20  # upper bound; early stopping may end sooner
-    batch_size: int | None = None  # None = 256, or less for small data (an epoch of at least 8 batches)
+    batch_size: int = 0  # 0 = 256, or less for small data (an epoch of at least 8 batches)
     lr: float = 1e-3  # Adam learning rate
     weight_decay: float = 0.0  # Adam (decoupled, AdamW) weight decay
     lr_schedule: str = "cosine"  # none | cosine (decay to 10% over the epochs)
@@ -90,18 +90,18 @@ CHOICES = {
     "train.device": ("auto", "cpu", "cuda", "mps"),
     "train.precision": ("fp32", "bf16"),
 }
-POSITIVE = (
+POSITIVE = ("model.hidden_size", "model.num_layers", "train.epochs", "train.lr")
+NON_NEGATIVE = (  # 0 = chosen from the data, for the sizes
     "model.lookback",
     "model.horizon",
-    "model.hidden_size",
-    "model.num_layers",
     "model.segment",
     "model.season",
-    "train.epochs",
     "train.batch_size",
-    "train.lr",
+    "train.weight_decay",
+    "train.grad_clip",
+    "train.patience",
+    "train.steps_per_epoch",
 )
-NON_NEGATIVE = ("train.weight_decay", "train.grad_clip", "train.patience", "train.steps_per_epoch")
 
 
 def _sections() -> dict[str, type]:
@@ -168,7 +168,7 @@ def check(cfg: Config) -> Config:
         if flat[key] not in allowed:
             raise ForecastError(f"{key} must be one of {', '.join(allowed)}, got {flat[key]!r}")
     for key in POSITIVE:
-        if flat[key] is not None and flat[key] <= 0:
+        if flat[key] <= 0:
             raise ForecastError(f"{key} must be > 0, got {flat[key]!r}")
     for key in NON_NEGATIVE:
         if flat[key] is not None and flat[key] < 0:

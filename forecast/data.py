@@ -555,7 +555,7 @@ def infer_steps(times: np.ndarray, offsets: np.ndarray) -> Steps:
     time_of_day = (t - day.astype("datetime64[ns]")).astype(np.int64)
     month_end = (day + 1).astype("datetime64[M]") != month
     weekend = ((day.astype(np.int64) + 3) % 7) >= 5  # 1970-01-01 was a Thursday
-    candidates = {
+    candidates: dict[str, np.ndarray] = {
         "ns": ns,
         "months": np.diff(month.astype(np.int64))[inner],
         "bdays": np.busday_count(day[inner], day[inner + 1]),
@@ -778,7 +778,7 @@ def infer_holidays(times: np.ndarray) -> tuple[str, ...]:
 
 def holiday_dates(holidays: tuple[str, ...], first: np.datetime64, years: int) -> np.ndarray:
     """datetime64[D] dates of `holidays` ("MM-DD") in the `years` years from `first`'s."""
-    start = int(str(np.datetime64(first, "Y")))
+    start = int(str(np.asarray(first).astype("datetime64[Y]")))
     text = [f"{y}-{md}" for y in range(start, start + years + 1) for md in holidays]
     return pd.to_datetime(pd.Series(text, dtype=object), errors="coerce").dropna().to_numpy().astype("datetime64[D]")
 
@@ -918,7 +918,9 @@ def continue_times(last: np.ndarray, freq: str, horizon: int, holidays: tuple[st
     day = last.astype("datetime64[D]")
     time_of_day = last - day.astype("datetime64[ns]")
     if kind == "bdays":
-        skip = holiday_dates(holidays, day.min(), 2 + horizon * step // 250) if len(day) and holidays else []
+        skip: np.ndarray | list[str] = (
+            holiday_dates(holidays, day.min(), 2 + horizon * step // 250) if len(day) and holidays else []
+        )
         days = np.busday_offset(day[:, None], k * step, roll="forward", holidays=skip)
         return days.astype("datetime64[ns]") + time_of_day[:, None]
     if kind == "months":

@@ -189,6 +189,7 @@ def init_highway(model: Forecaster, prep: Prepared, cfg: Config) -> str:
         in the units the model's own normalization gives them."""
         x, y = (torch.from_numpy(a) for a in gather_numpy(prep.scaled, s, L, H, T))
         xn, base, spread = model.normalize(x, T)
+        assert base is not None  # norm last or seasonal: the base forecast
         resid = (y - base) / spread if spread is not None else y - base
         return xn.double().numpy(), resid.double().numpy()
 

@@ -23,7 +23,7 @@ def test_defaults_are_complete_and_valid() -> None:
     assert cfg.data.split == {"train": 0.7, "val": 0.1, "test": 0.2}
     # sizes, season, segment and normalization left to the data; train chooses and saves them
     model = cfg.model
-    assert (model.lookback, model.horizon, model.season, model.segment) == (None, None, None, None)
+    assert (model.lookback, model.horizon, model.season, model.segment) == (0, 0, 0, 0)
     assert (model.cell, model.norm, model.highway) == ("gru", "auto", True)
     assert (cfg.data.target, cfg.data.features, cfg.data.fill, cfg.data.gaps) == ([], [], "none", "warn")
     assert cfg.train.device == "auto" and cfg.predict.coverage is None
@@ -54,7 +54,7 @@ def test_load_yaml_values_and_types(tmp_path: Path) -> None:
     assert cfg.data.split == {"train": 8640, "val": 2880, "test": 2880}
     assert cfg.model.lookback == 336 and cfg.model.dropout == 0.0 and isinstance(cfg.model.dropout, float)
     assert cfg.train.lr == 1e-3 and cfg.train.seed == 7
-    assert cfg.model.horizon is None  # untouched keys keep the code default (chosen from the data)
+    assert cfg.model.horizon == 0  # untouched keys keep the code default (0: chosen from the data)
 
 
 def test_load_yaml_resolves_data_path_beside_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -115,8 +115,8 @@ def test_missing_yaml(tmp_path: Path) -> None:
         (lambda c: setattr(c.model, "cell", "rnn"), ["model.cell", "gru, lstm", "'rnn'"]),
         (lambda c: setattr(c.model, "norm", "batch"), ["model.norm", "'batch'"]),
         (lambda c: setattr(c.data, "fill", "zero"), ["data.fill", "ffill"]),
-        (lambda c: setattr(c.model, "horizon", 0), ["model.horizon", "> 0", "0"]),
-        (lambda c: setattr(c.model, "lookback", -3), ["model.lookback", "> 0", "-3"]),
+        (lambda c: setattr(c.model, "horizon", -1), ["model.horizon", ">= 0", "-1"]),  # 0: chosen from the data
+        (lambda c: setattr(c.model, "lookback", -3), ["model.lookback", ">= 0", "-3"]),
         (lambda c: setattr(c.train, "patience", -1), ["train.patience", ">= 0"]),
         (lambda c: setattr(c.model, "dropout", 1.0), ["model.dropout", "[0, 1)"]),
         (lambda c: setattr(c.predict, "coverage", 1.5), ["predict.coverage", "1.5"]),

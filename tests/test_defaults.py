@@ -55,7 +55,7 @@ def test_six_years_of_monthly_data_train_with_sizes_from_the_data(cli: Cli, tmp_
     cfg = pipeline.load_run(run).cfg
     assert (cfg.model.horizon, cfg.model.season, cfg.model.segment) == (12, 12, 1)
     assert cfg.model.norm in ("seasonal", "last") and cfg.train.batch_size == 16
-    assert cfg.model.lookback is not None and cfg.model.lookback >= 12
+    assert cfg.model.lookback >= 12
     cli.ok("predict", run)
     forecast = pd.read_csv(run / "forecast.csv")
     assert list(forecast["timestamp"].str[:10]) == [f"2021-{m:02d}-01" for m in range(1, 13)]
