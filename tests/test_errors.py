@@ -155,8 +155,8 @@ def test_missing_file(cli: Cli, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "fragments"),
     [
-        (["--horizon", "0"], ["model.horizon must be > 0, got 0"]),
-        (["--lookback", "-3"], ["model.lookback must be > 0, got -3"]),
+        (["--horizon", "-1"], ["model.horizon must be >= 0, got -1"]),  # 0: chosen from the data
+        (["--lookback", "-3"], ["model.lookback must be >= 0, got -3"]),
         (["--epochs", "0"], ["train.epochs must be > 0"]),
         (["--lr", "nan"], ["train.lr must be a finite number"]),
         (["--seed", str(2**64)], ["train.seed", "64 bits"]),
