@@ -679,8 +679,24 @@ def evaluate(
             sid: {name: s.result(i) for name, s in scores.items()} for i, sid in enumerate(prep.panel.ids)
         }
     if data_path is None and split == "test":  # metrics.json holds the test scores of the training data
-        checkpoint.write_text(run.path / "metrics.json", json.dumps(result, indent=2) + "\n")
+        write_metrics(run.path / "metrics.json", result)
     return result
+
+
+def json_ready(value: Any) -> Any:
+    """`value` with every NaN or infinite float as None: JSON has no NaN, and other readers refuse it."""
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_metrics(path: Path, result: dict[str, Any]) -> None:
+    """metrics.json: an undefined score (e.g. MAPE when every actual is zero) is written as null."""
+    checkpoint.write_text(path, json.dumps(json_ready(result), indent=2, allow_nan=False) + "\n")
 
 
 def default_config_path() -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,13 @@ from forecast.pipeline import (
 from forecast.windows import series_of
 
 
+def score_cell(value: float | None) -> str:
+    """One right-aligned table cell; an undefined score (null in metrics.json, or NaN) shows as '-'."""
+    if value is None or not math.isfinite(value):
+        return f"{'-':>10}"
+    return f"{value:>10.4g}"
+
+
 def metrics_table(result: dict[str, Any]) -> str:
     cols = ("mse_z", "mae_z", "mae", "rmse", "mape", "smape", "mase")
     lines = [
@@ -36,7 +44,7 @@ def metrics_table(result: dict[str, Any]) -> str:
         f"{'model':<16}" + "".join(f"{c:>10}" for c in cols),
     ]
     for name, m in result["models"].items():
-        lines.append(f"{name:<16}" + "".join(f"{m[c]:>10.4g}" for c in cols))
+        lines.append(f"{name:<16}" + "".join(score_cell(m[c]) for c in cols))
     if "intervals" in result:
         iv = result["intervals"]
         lines.append(
