@@ -6,6 +6,7 @@ train(cfg) reads top to bottom: load, split, scale, window, fit, save, evaluate.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.resources
 import json
 import math
 import platform
@@ -700,4 +701,5 @@ def write_metrics(path: Path, result: dict[str, Any]) -> None:
 
 
 def default_config_path() -> Path:
-    return Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+    """The demo config shipped inside the package (configs/default.yaml is its copy for people to read)."""
+    return Path(str(importlib.resources.files("forecast") / "default.yaml"))
