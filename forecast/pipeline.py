@@ -469,7 +469,7 @@ def choose_test_rows(prep: Prepared, cfg: Config, last: str | None, path: str) -
     as given when the file holds them all, else as proportions of its rows."""
     panel, lengths = prep.panel, prep.panel.lengths()
     if last is not None:
-        seen = panel.times <= np.datetime64(pd.Timestamp(last))  # rows are sorted within each series
+        seen = panel.times <= pd.Timestamp(last).to_datetime64()  # rows are sorted within each series
         first_new = np.add.reduceat(seen.astype(np.int64), panel.offsets[:-1])  # (S,) rows up to `last`
         if (first_new < lengths).any():
             prep.test_rows = np.column_stack([first_new, lengths])
