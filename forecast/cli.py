@@ -76,19 +76,27 @@ DataOpt = Annotated[
 def build_config(config_file: Path | None, data: str | None, flags: dict[str, Any], sets: list[str]) -> Any:
     from forecast import config, pipeline
 
-    if config_file is None and data is None:
+    demo = config_file is None and data is None
+    if demo:
         config_file = pipeline.default_config_path()
     if config_file is not None and config_file.suffix.lower() in DATA_SUFFIXES:
         raise ForecastError(
             f"{config_file} looks like a data file, not a YAML config; train on it with --data {config_file}"
         )
     cfg = config.load_yaml(config_file) if config_file is not None else config.Config()
+    demo_data = cfg.data.path
     if data is not None:
         cfg.data.path = data
     for key, value in flags.items():
         if value is not None and value != []:
             config.set_value(cfg, key, value, f"--{key.split('.')[1].replace('_', '-')}")
-    return config.check(config.apply_overrides(cfg, sets))
+    cfg = config.apply_overrides(cfg, sets)
+    if demo and cfg.data.path == demo_data and not Path(demo_data).is_file():
+        # an installed package ships the demo config but not its data, which lives in the repository
+        raise ForecastError(
+            f"no data given: pass --data FILE.csv (the bundled demo {demo_data} is only in the source repository)"
+        )
+    return config.check(cfg)
 
 
 def resume_config(run_dir: Path, given: dict[str, Any]) -> Any:
@@ -131,7 +139,7 @@ def train(
         Path | None,
         typer.Argument(
             metavar="[CONFIG.yaml]",
-            help="YAML config (default: configs/default.yaml when --data is not given).",
+            help="YAML config (default: the bundled demo, configs/default.yaml, when --data is not given).",
             show_default=False,
         ),
     ] = None,

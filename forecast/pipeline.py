@@ -6,6 +6,7 @@ train(cfg) reads top to bottom: load, split, scale, window, fit, save, evaluate.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.resources
 import json
 import math
 import platform
@@ -75,9 +76,14 @@ class Prepared:
     borders: np.ndarray  # (S, 3) ends of train/val/test, rows from each series' start
     scaler: data.Scaler
     scaled: np.ndarray  # (N, F) float32, targets first, then features, then calendar columns
+    test_rows: np.ndarray | None = None  # (S, 2) [from, to) rows whose targets are the test part, if not the split's
+    windows_from: str = "the test split of the training data (data.split)"  # what "test" means here, for people
 
     def starts(self, part: str, lookback: int, horizon: int) -> np.ndarray:
-        return window_starts(self.panel.offsets, self.borders, part, lookback, horizon)
+        borders = self.borders
+        if part == "test" and self.test_rows is not None:  # new data: test is the rows after the training data
+            borders = np.column_stack([self.test_rows[:, 0], self.test_rows[:, 0], self.test_rows[:, 1]])
+        return window_starts(self.panel.offsets, borders, part, lookback, horizon)
 
 
 def n_future(cfg: Config) -> int:
@@ -544,9 +550,10 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
 def run_data(run: Run, source: str | pd.DataFrame | None, log: Log = stderr_log) -> Prepared:
     """The training data (default), or a newer file or DataFrame with the same columns, scaled as in training."""
     cfg = run.cfg
+    digest = run.ckpt.get("record", {}).get("data", {}).get("sha256")
+    new_data = source is not None and not is_file_with_digest(source, digest)
     if source is None:
         source = cfg.data.path
-        digest = run.ckpt.get("record", {}).get("data", {}).get("sha256")
         if Path(source).is_file() and digest and data.file_digest(source) != digest:
             log(f"warning: {source} has changed since this model was trained on it")
     path = "the DataFrame" if isinstance(source, pd.DataFrame) else str(source)
@@ -564,7 +571,38 @@ def run_data(run: Run, source: str | pd.DataFrame | None, log: Log = stderr_log)
     if not keep.any():
         raise ForecastError(f"{path} has none of the series the model was trained on")
     panel = select_series(panel, keep, "the model was not trained on", log)
-    return prepare(cfg, panel, run.scaler_for(panel.ids))
+    prep = prepare(cfg, panel, run.scaler_for(panel.ids))
+    return choose_test_rows(prep, cfg, run.ckpt.get("last_timestamp"), path) if new_data else prep
+
+
+def is_file_with_digest(source: str | pd.DataFrame, digest: str | None) -> bool:
+    """Whether `source` is the training file itself (same bytes), given again with --data."""
+    if isinstance(source, pd.DataFrame) or not digest or not Path(source).is_file():
+        return False
+    return data.file_digest(source) == digest
+
+
+def choose_test_rows(prep: Prepared, cfg: Config, last: str | None, path: str) -> Prepared:
+    """Which windows of new data are "test": those whose targets are newer than the training data.
+    When no row is newer (an older or unrelated file), the file's own split by data.split: row counts
+    as given when the file holds them all, else as proportions of its rows."""
+    panel, lengths = prep.panel, prep.panel.lengths()
+    if last is not None:
+        seen = panel.times <= pd.Timestamp(last).to_datetime64()  # rows are sorted within each series
+        first_new = np.add.reduceat(seen.astype(np.int64), panel.offsets[:-1])  # (S,) rows up to `last`
+        if (first_new < lengths).any():
+            prep.test_rows = np.column_stack([first_new, lengths])
+            prep.windows_from = f"rows after {last} (newer than the training data)"
+            return prep
+    split, why = cfg.data.split, f"no row of {path} is newer than the training data's last timestamp {last}"
+    if config.split_is_counts(split) and sum(split.values()) > lengths.min():
+        total = sum(split.values())
+        split = {part: n / total for part, n in split.items()}
+        prep.borders = data.split_borders(lengths, split)
+        prep.windows_from = f"the last {split['test']:.0%} of the rows of {path} (data.split's counts as shares: {why})"
+    else:
+        prep.windows_from = f"the test split of {path} by data.split ({why})"
+    return prep
 
 
 # ---------------------------------------------------------------- inference
@@ -731,8 +769,12 @@ def predict(
     prep = run_data(run, data_path, log)
     if backtest:
         path = Path(out) if out else run.path / "predictions.csv"
-        if len(prep.starts(split, run.cfg.model.lookback, run.cfg.model.horizon)) == 0:
-            raise ForecastError(f"the {split} split has no complete window to backtest")
+        if data_path is not None and split == "test":
+            log(f"test windows: {prep.windows_from}")
+        H = run.cfg.model.horizon
+        if len(prep.starts(split, run.cfg.model.lookback, H)) == 0:
+            note = scored_rows_note(prep, split, H)
+            raise ForecastError(f"the {split} split has no complete window to backtest{note}")
         rows = write_csv_stream(
             path, backtest_frames(run, prep, split, coverage, progress=True), prep.panel.time_format
         )
@@ -757,8 +799,10 @@ def evaluate(
     cfg, T = run.cfg, run.n_targets
     L, H = cfg.model.lookback, cfg.model.horizon
     starts = prep.starts(split, L, H)
+    if data_path is not None and split == "test":
+        log(f"test windows: {prep.windows_from}")
     if len(starts) == 0:
-        raise ForecastError(f"the {split} split has no complete window to evaluate")
+        raise ForecastError(f"the {split} split has no complete window to evaluate{scored_rows_note(prep, split, H)}")
     rows = run.rows_for(prep.panel.ids)
     std, scale = run.ckpt["train_std"].numpy()[rows], run.ckpt["mase_scale"].numpy()[rows]
     season, linear = int(run.ckpt["season"]), run.ckpt["linear"].numpy()
@@ -789,6 +833,7 @@ def evaluate(
             width += float(2 * (w * scored).sum())
     result: dict[str, Any] = {
         "split": split,
+        **({"windows_from": prep.windows_from} if split == "test" else {}),
         "windows": int(len(starts)),
         "horizon": H,
         "lookback": L,
@@ -809,9 +854,34 @@ def evaluate(
             sid: {name: s.result(i) for name, s in scores.items()} for i, sid in enumerate(prep.panel.ids)
         }
     if data_path is None and split == "test":  # metrics.json holds the test scores of the training data
-        checkpoint.write_text(run.path / "metrics.json", json.dumps(result, indent=2) + "\n")
+        write_metrics(run.path / "metrics.json", result)
     return result
 
 
+def scored_rows_note(prep: Prepared, split: str, horizon: int) -> str:
+    """For an empty test part of new data: what it was made of, and what a window needs."""
+    if split != "test" or prep.test_rows is None:
+        return ""
+    rows = int((prep.test_rows[:, 1] - prep.test_rows[:, 0]).max())
+    return f" (its windows are {prep.windows_from}: {rows} row(s), and a window needs horizon = {horizon})"
+
+
+def json_ready(value: Any) -> Any:
+    """`value` with every NaN or infinite float as None: JSON has no NaN, and other readers refuse it."""
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_metrics(path: Path, result: dict[str, Any]) -> None:
+    """metrics.json: an undefined score (e.g. MAPE when every actual is zero) is written as null."""
+    checkpoint.write_text(path, json.dumps(json_ready(result), indent=2, allow_nan=False) + "\n")
+
+
 def default_config_path() -> Path:
-    return Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+    """The demo config shipped inside the package (configs/default.yaml is its copy for people to read)."""
+    return Path(str(importlib.resources.files("forecast") / "default.yaml"))

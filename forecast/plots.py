@@ -49,7 +49,7 @@ def plot_loss(history: pd.DataFrame, path: Path) -> None:
 
 
 def plot_backtest(pred: pd.DataFrame, horizon: int, title: str, path: Path) -> None:
-    """pred: the long backtest frame (target, timestamp, step, y_pred, y_true)."""
+    """pred: the long backtest frame (target, timestamp, step, y_pred, y_true[, y_lo, y_hi]) of one series."""
     targets = list(pred["target"].unique())
     fig, axes = _panels(len(targets), title)
     for ax, target in zip(axes, targets, strict=False):
@@ -66,6 +66,8 @@ def plot_backtest(pred: pd.DataFrame, horizon: int, title: str, path: Path) -> N
                 alpha=0.85,
                 label=f"forecast {step} step{'s' if step > 1 else ''} ahead",
             )
+            if "y_lo" in part:  # predict --coverage wrote intervals
+                ax.fill_between(part["timestamp"], part["y_lo"], part["y_hi"], color=color, alpha=0.15, lw=0)
             if step == horizon == 1:
                 break
         ax.set_ylabel(str(target))
@@ -77,7 +79,8 @@ def plot_backtest(pred: pd.DataFrame, horizon: int, title: str, path: Path) -> N
 
 
 def plot_forecast(history: pd.DataFrame, forecast: pd.DataFrame, title: str, path: Path) -> None:
-    """history: long frame (target, timestamp, y_true) of the series' tail; forecast: forecast.csv."""
+    """history: long frame (target, timestamp, y_true) of the series' tail; forecast: forecast.csv's rows
+    (origin, timestamp, y_pred[, y_lo, y_hi]) of one series."""
     targets = list(forecast["target"].unique())
     fig, axes = _panels(len(targets), title)
     for ax, target in zip(axes, targets, strict=False):
@@ -89,7 +92,7 @@ def plot_forecast(history: pd.DataFrame, forecast: pd.DataFrame, title: str, pat
             ax.fill_between(
                 future["timestamp"], future["y_lo"], future["y_hi"], color="tab:orange", alpha=0.2, label="interval"
             )
-        ax.axvline(np.asarray(past["timestamp"])[-1], color="grey", ls=":")
+        ax.axvline(np.asarray(future["origin"])[0], color="grey", ls=":")  # the last input row
         ax.set_ylabel(str(target))
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left", fontsize="small")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from forecast.model import build_model, count_parameters
 from forecast.pipeline import (
     BACKTEST_PLOT_ORIGINS,
     Log,
+    Prepared,
     Run,
     forecast_frame,
     long_frame,
@@ -28,6 +30,13 @@ from forecast.pipeline import (
 from forecast.windows import series_of
 
 
+def score_cell(value: float | None) -> str:
+    """One right-aligned table cell; an undefined score (null in metrics.json, or NaN) shows as '-'."""
+    if value is None or not math.isfinite(value):
+        return f"{'-':>10}"
+    return f"{value:>10.4g}"
+
+
 def metrics_table(result: dict[str, Any]) -> str:
     cols = ("mse_z", "mae_z", "mae", "rmse", "mape", "smape", "mase")
     lines = [
@@ -36,7 +45,7 @@ def metrics_table(result: dict[str, Any]) -> str:
         f"{'model':<16}" + "".join(f"{c:>10}" for c in cols),
     ]
     for name, m in result["models"].items():
-        lines.append(f"{name:<16}" + "".join(f"{m[c]:>10.4g}" for c in cols))
+        lines.append(f"{name:<16}" + "".join(score_cell(m[c]) for c in cols))
     if "intervals" in result:
         iv = result["intervals"]
         lines.append(
@@ -47,48 +56,94 @@ def metrics_table(result: dict[str, Any]) -> str:
 
 
 def plot(run: Run, out: str | None = None, series: str | None = None, log: Log = stderr_log) -> list[Path]:
+    """loss.png, backtest.png and forecast.png. The last two draw RUN/predictions.csv and
+    RUN/forecast.csv when `predict` wrote them (intervals included), and compute only what is missing."""
     from forecast import plots
 
     out_dir = Path(out) if out else run.path
     prep = run_data(run, None, log)
-    ids = prep.panel.ids
+    pick = pick_series(prep.panel.ids, series)
+    sid = prep.panel.ids[pick]
+    name = f" (series {sid})" if sid else ""
+    H = run.cfg.model.horizon
+    history = pd.DataFrame({"epoch": range(1, len(run.ckpt["history"]["train_loss"]) + 1), **run.ckpt["history"]})
+    plots.plot_loss(history, out_dir / "loss.png")
+    paths = [out_dir / "loss.png"]
+    backtest, source = backtest_to_plot(run, prep, pick)
+    if backtest is not None:
+        title = f"{source}{name}: actual vs forecast, last {backtest['origin'].nunique()} origins"
+        plots.plot_backtest(backtest, H, title, out_dir / "backtest.png")
+        paths.append(out_dir / "backtest.png")
+    forecast, source = forecast_to_plot(run, prep, pick)
+    title = f"Forecast of the next {H} steps{name}{source}"
+    plots.plot_forecast(history_tail(run, prep, pick, forecast), forecast, title, out_dir / "forecast.png")
+    paths.append(out_dir / "forecast.png")
+    return paths
+
+
+def pick_series(ids: list[str], series: str | None) -> int:
     if series is not None and series not in ids:
         more = " ..." if len(ids) > 10 else ""
         raise ForecastError(f"series {series!r} not found (series: {', '.join(ids[:10])}{more})")
-    pick = ids.index(series) if series is not None else 0
-    name = f" (series {ids[pick]})" if ids[pick] else ""
-    H, L = run.cfg.model.horizon, run.cfg.model.lookback
-    paths = []
-    history = pd.DataFrame({"epoch": range(1, len(run.ckpt["history"]["train_loss"]) + 1), **run.ckpt["history"]})
-    plots.plot_loss(history, out_dir / "loss.png")
-    paths.append(out_dir / "loss.png")
+    return ids.index(series) if series is not None else 0
+
+
+def read_written(path: Path, series: str) -> pd.DataFrame | None:
+    """A predictions or forecast CSV that `predict` wrote, limited to one series; None when absent."""
+    if not path.is_file():
+        return None
+    frame = pd.read_csv(path, dtype={"series": str, "target": str})
+    for column in ("origin", "timestamp"):
+        frame[column] = pd.to_datetime(frame[column], format="ISO8601")
+    if "series" in frame:
+        frame = frame[frame["series"] == series]
+    return frame.reset_index(drop=True)
+
+
+def backtest_to_plot(run: Run, prep: Prepared, pick: int) -> tuple[pd.DataFrame | None, str]:
+    """The last origins of RUN/predictions.csv, or else a backtest of the test split (None: no window)."""
+    written = read_written(run.path / "predictions.csv", prep.panel.ids[pick])
+    if written is not None and len(written):
+        last = np.sort(written["origin"].unique())[-BACKTEST_PLOT_ORIGINS:]
+        return written[written["origin"].isin(last)], "Backtest in predictions.csv"
+    L, H = run.cfg.model.lookback, run.cfg.model.horizon
     starts = prep.starts("test", L, H)
     starts = starts[series_of(starts, prep.panel.offsets) == pick][-BACKTEST_PLOT_ORIGINS:]
-    if len(starts):
-        frames = [
-            long_frame(run, prep, c, series_of(c, prep.panel.offsets), p, y_true_of(prep, c, run), None)
-            for c, p in predict_chunks(run.model, prep.scaled, starts, run.cfg, run.device)
-        ]
-        title = f"Test split{name}: actual vs forecast, last {len(starts)} origins"
-        plots.plot_backtest(pd.concat(frames), H, title, out_dir / "backtest.png")
-        paths.append(out_dir / "backtest.png")
+    if not len(starts):
+        return None, ""
+    frames = [
+        long_frame(run, prep, c, series_of(c, prep.panel.offsets), p, y_true_of(prep, c, run), None)
+        for c, p in predict_chunks(run.model, prep.scaled, starts, run.cfg, run.device)
+    ]
+    return pd.concat(frames, ignore_index=True), "Test split"
+
+
+def forecast_to_plot(run: Run, prep: Prepared, pick: int) -> tuple[pd.DataFrame, str]:
+    """RUN/forecast.csv, or else the forecast after the training data, with the title's note on its source."""
+    sid = prep.panel.ids[pick]
+    written = read_written(run.path / "forecast.csv", sid)
+    if written is not None and len(written):
+        return written, " (forecast.csv)"
     forecast = forecast_frame(run, prep, run.cfg.predict.coverage)
     if "series" in forecast:
-        forecast = forecast[forecast["series"] == ids[pick]]
+        forecast = forecast[forecast["series"] == sid]
+    return forecast, ""
+
+
+def history_tail(run: Run, prep: Prepared, pick: int, forecast: pd.DataFrame) -> pd.DataFrame:
+    """Long frame (target, timestamp, y_true) of the training data's last rows up to the forecast's origin."""
+    H, L, T = run.cfg.model.horizon, run.cfg.model.lookback, run.n_targets
     a, b = prep.panel.offsets[pick], prep.panel.offsets[pick + 1]
+    origin = np.datetime64(pd.Timestamp(forecast["origin"].max()).tz_localize(None))
+    b = a + int(np.searchsorted(prep.panel.times[a:b], origin, side="right"))  # data newer than the origin: unseen
     tail = max(a, b - max(4 * H, L))
-    history_frame = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "target": np.repeat(np.array(run.columns[: run.n_targets], dtype=object)[None], b - tail, axis=0).reshape(
-                -1
-            ),
-            "timestamp": np.repeat(prep.panel.times[tail:b], run.n_targets),
-            "y_true": prep.panel.values[tail:b, : run.n_targets].reshape(-1),
+            "target": np.tile(np.array(run.columns[:T], dtype=object), b - tail),
+            "timestamp": np.repeat(prep.panel.times[tail:b], T),
+            "y_true": prep.panel.values[tail:b, :T].reshape(-1),
         }
     )
-    plots.plot_forecast(history_frame, forecast, f"Forecast of the next {H} steps{name}", out_dir / "forecast.png")
-    paths.append(out_dir / "forecast.png")
-    return paths
 
 
 def parameter_counts(cfg: Config, n_inputs: int, n_targets: int) -> dict[str, dict[str, int]]:

@@ -151,7 +151,7 @@ def test_sort_orders_rows(tmp_path: Path) -> None:
         panel_of(path)
     panel = panel_of(path, sort=True)
     np.testing.assert_allclose(panel.values[:, 0], frame["y"])
-    assert (np.diff(panel.times) > np.timedelta64(0)).all()
+    assert (np.diff(panel.times) > np.timedelta64(0, "ns")).all()
 
 
 @pytest.mark.parametrize(("fill", "expected"), [("ffill", [1.0, 1.0, 1.0, 4.0]), ("interpolate", [1.0, 2.0, 3.0, 4.0])])
