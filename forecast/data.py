@@ -168,12 +168,14 @@ def _show(value: object) -> str:
 def _read_csv_fast(path: Path, sep: str, text_columns: list[str]) -> pd.DataFrame:
     """pandas' fastest reader: the pyarrow engine when installed, else the C engine."""
     dtype = dict.fromkeys(text_columns, str)
-    try:
-        import pyarrow  # noqa: F401
+    # pandas < 3 applies dtype after the pyarrow engine has parsed ids as numbers: "001" -> "1"
+    if not text_columns or int(pd.__version__.split(".")[0]) >= 3:
+        try:
+            import pyarrow  # noqa: F401
 
-        return pd.read_csv(path, sep=sep, engine="pyarrow", encoding="utf-8", dtype=dtype)
-    except Exception:  # no pyarrow, or its engine refuses some valid file: the C engine decides
-        pass
+            return pd.read_csv(path, sep=sep, engine="pyarrow", encoding="utf-8", dtype=dtype)
+        except Exception:  # no pyarrow, or its engine refuses some valid file: the C engine decides
+            pass
     return pd.read_csv(path, sep=sep, encoding="utf-8-sig", skipinitialspace=True, dtype=dtype)
 
 
