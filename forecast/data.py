@@ -168,8 +168,9 @@ def _show(value: object) -> str:
 def _read_csv_fast(path: Path, sep: str, text_columns: list[str]) -> pd.DataFrame:
     """pandas' fastest reader: the pyarrow engine when installed, else the C engine."""
     dtype = dict.fromkeys(text_columns, str)
-    # pandas < 3 applies dtype after the pyarrow engine has parsed ids as numbers: "001" -> "1"
-    if not text_columns or int(pd.__version__.split(".")[0]) >= 3:
+    # pandas up to 3.0 applies dtype after the pyarrow engine has parsed ids as numbers ("001" ->
+    # "1"), so a file with an id column is read by the C engine, which reads the ids as written
+    if not text_columns:
         try:
             import pyarrow  # noqa: F401
 
