@@ -29,9 +29,18 @@ def default_horizon(season: int, step_seconds: float | None) -> int:
     return max(1, min(day // int(step_seconds), 288))  # a day ahead, at most 288 steps
 
 
-def default_lookback(horizon: int, season: int, train_rows: int) -> int:
-    """Three seasons or two horizons, whichever is longer, as long as the train part keeps windows."""
+MAX_WEEK_LOOKBACK = 1024  # sub-daily data sees a whole week when a week is at most this many steps
+
+
+def default_lookback(horizon: int, season: int, train_rows: int, step: float | None = None) -> int:
+    """Three seasons or two horizons, whichever is longer; for sub-daily data (`step` seconds) a
+    whole week where that fits, since load, traffic and calls repeat weekly; always leaving the
+    train part windows."""
     lookback = max(2 * horizon, 3 * season if season > 1 else 0, 12)
+    if step is not None and step < 86_400:
+        week = int(7 * 86_400 // step)
+        if week <= MAX_WEEK_LOOKBACK:
+            lookback = max(lookback, week)
     # leave at least half the training rows as window starts, when the series allows it
     room = (train_rows - horizon) // 2
     return int(max(min(lookback, room), min(horizon, room), 1))
@@ -154,7 +163,7 @@ def choose_sizes(cfg: Config, season: int, freq: str, train_rows: int) -> list[s
         model.horizon = default_horizon(model.season, step_seconds(freq))
         chosen.append(f"horizon {model.horizon}")
     if not model.lookback:
-        model.lookback = default_lookback(model.horizon, model.season, train_rows)
+        model.lookback = default_lookback(model.horizon, model.season, train_rows, step_seconds(freq))
         chosen.append(f"lookback {model.lookback}")
     if not model.segment:
         model.segment = default_segment(model.lookback)

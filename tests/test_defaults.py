@@ -37,6 +37,9 @@ def test_default_horizon_by_frequency(season: int, seconds: float | None, horizo
 def test_default_lookback_leaves_training_windows() -> None:
     assert choices.default_lookback(12, 12, train_rows=500) == 36  # three seasons
     assert choices.default_lookback(24, 24, train_rows=10_000) == 72
+    assert choices.default_lookback(24, 24, train_rows=10_000, step=3600) == 168  # hourly: a week
+    assert choices.default_lookback(48, 48, train_rows=10_000, step=1800) == 336  # half-hourly: a week
+    assert choices.default_lookback(288, 288, train_rows=30_000, step=300) == 864  # 5-minute: a week is too long
     assert choices.default_lookback(12, 12, train_rows=45) == 16  # (45 - 12) // 2: half the rows stay starts
 
 
