@@ -87,8 +87,6 @@ def training_budget(cfg: Config, n_windows: int) -> Budget:
     steps = cfg.train.steps_per_epoch
     if steps is None:
         steps = int(np.clip(math.ceil(n_windows / batch), MIN_STEPS_PER_EPOCH, MAX_STEPS_PER_EPOCH))
-        if steps * batch == n_windows:  # exactly one pass: shuffle every window once
-            steps = 0
     return Budget(batch, steps, cfg.train.epochs)
 
 

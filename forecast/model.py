@@ -79,9 +79,9 @@ class Forecaster(nn.Module):
         last      subtract the window's last value; the forecast starts from repeat-last
         seasonal  subtract the last value from the inputs; the forecast starts from seasonal naive
                   (the last `season` steps repeated), so the network learns what the season misses
-    and, with `window_scale`, divide by the window's std (and multiply the correction back), so a
-    season that grows gets corrections that grow with it.
         revin     subtract the window's mean, divide by its std (per column)
+    With last or seasonal and `window_scale`, the inputs are also divided by the window's std and
+    the correction multiplied back, so a season that grows gets corrections that grow with it.
     With `highway`, a linear map from each target's normalized window to its horizon (LSTNet's
     "highway", NLinear's map) is added to the head. pipeline.train sets it to the closed-form
     least-squares fit and the head starts at zero, so training starts from that linear forecast.

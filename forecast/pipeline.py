@@ -184,8 +184,9 @@ def init_highway(model: Forecaster, prep: Prepared, cfg: Config) -> str:
         return ""  # with norm none or revin the highway sees raw or standardized windows: it starts at zero
     L, H, T = cfg.model.lookback, cfg.model.horizon, prep.panel.n_targets
     starts = subsample(prep.starts("train", L, H), MAX_STAT_WINDOWS)
-    first_target = starts + L - prep.panel.offsets[series_of(starts, prep.panel.offsets)]  # row within its series
-    cut = (0.75 * prep.borders[series_of(starts, prep.panel.offsets), 0]).astype(np.int64)
+    series = series_of(starts, prep.panel.offsets)
+    first_target = starts + L - prep.panel.offsets[series]  # row within its series
+    cut = (0.75 * prep.borders[series, 0]).astype(np.int64)
     val = subsample(prep.starts("val", L, H), MAX_STAT_WINDOWS)
     earlier = starts[first_target + H <= cut]  # targets end before the held-out targets begin
     held_out = np.concatenate([starts[first_target >= cut], val])
@@ -455,17 +456,25 @@ def fit_reference_stats(prep: Prepared, cfg: Config, model: Forecaster, device: 
         for chunk, pred in predict_chunks(model, prep.scaled, val, cfg, device):
             x, y = gather_numpy(prep.scaled, chunk, L, H, T)
             residuals.append(np.abs(pred - y))
-            for name, guess in (
-                ("model", pred),
-                ("repeat_last", metrics.repeat_last(x, H)),
-                ("seasonal_naive", metrics.seasonal_naive(x, H, season)),
-                ("linear", metrics.predict_linear(linear, x)),
-            ):
+            for name, guess in with_baselines(pred, x, season, linear):
                 sq[name] += float(((guess - y) ** 2).sum())
         q = np.quantile(np.concatenate(residuals), QUANTILE_LEVELS, axis=0, method="higher")
         stats.update(conformal=torch.from_numpy(q), n_val_windows=len(val))  # (levels, H, T), scaled
         stats["val_mse"] = {name: v / (len(val) * H * T) for name, v in sq.items()}  # scaled units
     return stats
+
+
+def with_baselines(
+    pred: np.ndarray, x: np.ndarray, season: int, linear: np.ndarray
+) -> tuple[tuple[str, np.ndarray], ...]:
+    """The model's scaled forecasts (W, H, T) beside the three baselines' on the same windows x (W, L, T)."""
+    H = pred.shape[1]
+    return (
+        ("model", pred),
+        ("repeat_last", metrics.repeat_last(x, H)),
+        ("seasonal_naive", metrics.seasonal_naive(x, H, season)),
+        ("linear", metrics.predict_linear(linear, x)),
+    )
 
 
 def baseline_warning(val_mse: dict[str, float]) -> str | None:
@@ -818,12 +827,7 @@ def evaluate(
         y_true = y_true_of(prep, chunk, run)
         mask = None if filled is None else ~filled[chunk[:, None] + np.arange(L, L + H), :T]
         excluded += 0 if mask is None else int((~mask).sum())
-        for name, scaled_pred in (
-            ("model", pred),
-            ("repeat_last", metrics.repeat_last(x, H)),
-            ("seasonal_naive", metrics.seasonal_naive(x, H, season)),
-            ("linear", metrics.predict_linear(linear, x)),
-        ):
+        for name, scaled_pred in with_baselines(pred, x, season, linear):
             scores[name].add(series, y_true, prep.scaler.inverse(scaled_pred, series, T), mask)
         if half_width is not None:
             y_pred = prep.scaler.inverse(pred, series, T)
