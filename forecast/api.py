@@ -1,4 +1,4 @@
-"""forecast from Python: train from a config, load a run, forecast a DataFrame.
+"""forecast from Python, and the one front door the command line uses too.
 
 import forecast
 cfg = forecast.Config()
@@ -14,9 +14,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from forecast import config, pipeline
+import pandas as pd
+
+from forecast import config, pipeline, report
 from forecast.config import Config
-from forecast.pipeline import Run
+from forecast.errors import ForecastError, Log, quiet_log, stderr_log
+from forecast.pipeline import TrainSummary
+from forecast.run import Run, load_run
+
+DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
 
 
 def fit(
@@ -27,15 +33,97 @@ def fit(
         cfg = config.load_yaml(cfg)
     elif isinstance(cfg, dict):
         cfg = config.from_dict(cfg)
-    summary = pipeline.train(
-        cfg, out=out, force=force, quiet=quiet, log=pipeline.quiet_log if quiet else pipeline.stderr_log
-    )
-    return load(summary["run_dir"])
+    summary = train(cfg, out=out, force=force, quiet=quiet, log=quiet_log if quiet else stderr_log)
+    if summary.run_dir is None:
+        raise KeyboardInterrupt  # stopped before the first epoch ended: there is no run to load
+    return load(summary.run_dir)
+
+
+def train(
+    cfg: Config,
+    out: str | None = None,
+    force: bool = False,
+    resume: str | Path | None = None,
+    log: Log = stderr_log,
+    quiet: bool = False,
+) -> TrainSummary:
+    """Train into a new run directory (or continue `resume`); the summary says how it ended."""
+    return pipeline.train(cfg, out, force, str(resume) if resume else None, log, quiet)
 
 
 def load(run_dir: str | Path, device: str = "cpu") -> Run:
     """Load a run directory made by `forecast train`."""
-    return pipeline.load_run(run_dir, device)
+    return load_run(run_dir, device)
 
 
-__all__ = ["Config", "Run", "fit", "load"]
+def predict(
+    run_dir: str | Path,
+    data: str | pd.DataFrame | None = None,
+    out: str | None = None,
+    backtest: bool = False,
+    split: str = "test",
+    coverage: float | None = None,
+    log: Log = stderr_log,
+) -> tuple[Path, int]:
+    """Write forecast.csv (or, with backtest, predictions.csv) of a run; return the path and row count."""
+    return pipeline.predict(load(run_dir), data, out, backtest, split, coverage, log)
+
+
+def evaluate(
+    run_dir: str | Path, data: str | pd.DataFrame | None = None, split: str = "test", log: Log = stderr_log
+) -> dict[str, Any]:
+    """Scores of the model and its baselines; the training data's test scores also go to metrics.json."""
+    return load(run_dir).evaluate(data, split, log)
+
+
+def plot(run_dir: str | Path, out: str | None = None, series: str | None = None, log: Log = stderr_log) -> list[Path]:
+    """Draw loss.png, backtest.png and forecast.png; return their paths."""
+    return pipeline.plot(load(run_dir), out, series, log)
+
+
+def info(run_dir: str | Path) -> str:
+    """A run's config, parameters, data, record and metrics, as text."""
+    return pipeline.info(load(run_dir))
+
+
+def metrics_table(result: dict[str, Any]) -> str:
+    """Scores from `evaluate` (or a TrainSummary's metrics) as the table the CLI prints."""
+    return report.metrics_table(result)
+
+
+def training_config(config_file: Path | None, data: str | None, values: dict[str, Any], sets: list[str]) -> Config:
+    """The config of a new run: the YAML file (or the bundled demo when neither it nor data is
+    given), then `data`, then `values` (dotted key -> value, None = not given), then `sets` (KEY=VALUE)."""
+    demo = config_file is None and data is None
+    if demo:
+        config_file = pipeline.default_config_path()
+    if config_file is not None and config_file.suffix.lower() in DATA_SUFFIXES:
+        raise ForecastError(
+            f"{config_file} looks like a data file, not a YAML config; train on it with --data {config_file}"
+        )
+    cfg = config.load_yaml(config_file) if config_file is not None else Config()
+    demo_data = cfg.data.path
+    if data is not None:
+        cfg.data.path = data
+    for key, value in values.items():
+        if value is not None and value != []:
+            config.set_value(cfg, key, value, f"--{key.split('.')[1].replace('_', '-')}")
+    cfg = config.apply_overrides(cfg, sets)
+    if demo and cfg.data.path == demo_data and not Path(demo_data).is_file():
+        # an installed package ships the demo config but not its data, which lives in the repository
+        raise ForecastError(
+            f"no data given: pass --data FILE.csv (the bundled demo {demo_data} is only in the source repository)"
+        )
+    return config.check(cfg)
+
+
+def saved_config(run_dir: Path) -> Config:
+    """The config saved in a run directory, to continue it."""
+    if not run_dir.is_dir():
+        raise ForecastError(f"run directory {str(run_dir)!r} not found")
+    if not (run_dir / "config.yaml").is_file():
+        raise ForecastError(f"{run_dir} is not a run directory (it has no config.yaml)")
+    return config.check(config.load_yaml(run_dir / "config.yaml"))
+
+
+__all__ = ["Config", "Run", "evaluate", "fit", "info", "load", "plot", "predict", "train"]

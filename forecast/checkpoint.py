@@ -1,40 +1,28 @@
-"""Run files: atomic writes, and model.pt as one dict of plain data and tensors."""
+"""model.pt: the run's state as one dict of plain data and tensors, its schema and version in one place."""
 
 from __future__ import annotations
 
-import os
+import dataclasses
+import enum
 import pickle
 import re
-import secrets
 import struct
+import types
+import typing
 import warnings
 import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import torch
 
+from forecast import files
 from forecast.errors import ForecastError
 
 FORMAT_VERSION = 1
-# key -> type of every entry pipeline.train writes and predict/evaluate/plot/info read
-REQUIRED = {
-    "format_version": int,
-    "config": dict,
-    "state_dict": dict,
-    "scaler": dict,
-    "columns": list,
-    "n_targets": int,
-    "freq": str,
-    "ids": list,
-    "history": dict,
-    "season": int,
-    "train_std": torch.Tensor,
-    "mase_scale": torch.Tensor,
-    "linear": torch.Tensor,
-}
+
+
 # exceptions torch.load raises on a truncated or corrupt file (found by fuzzing real checkpoints)
 CORRUPT = (
     RuntimeError,
@@ -49,45 +37,6 @@ CORRUPT = (
     struct.error,
     MemoryError,
 )
-
-
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it into place only if the block succeeds.
-
-    The block creates the temporary file itself, so it gets the usual permissions (umask), not
-    mkstemp's owner-only 0600.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise ForecastError(f"cannot write {path}: it is a folder; give a file name")
-    folder = path.parent
-    if folder.exists() and not folder.is_dir():
-        raise ForecastError(f"cannot write {path}: {folder} is a file, not a folder")
-    folder.mkdir(parents=True, exist_ok=True)
-    if not os.access(folder, os.W_OK):
-        raise ForecastError(f"cannot write {path}: no permission to write in {folder}")
-    tmp = folder / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_text(path: str | Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
-def write_with(path: str | Path, writer: Callable[[IO[Any]], None], mode: str = "w") -> None:
-    with atomic_path(path) as tmp, open(tmp, mode) as f:
-        writer(f)
-
-
-def save(path: str | Path, payload: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
 
 
 def _unpickler_detail(error: Exception) -> str:
@@ -125,9 +74,112 @@ def load_any(path: str | Path, what: str = "checkpoint") -> dict[str, Any]:
     return payload
 
 
-def load(path: str | Path) -> dict[str, Any]:
+class Status(str, enum.Enum):
+    """How training ended; its value is what the run's record says."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"  # every epoch ran
+    EARLY_STOPPED = "early_stopped"  # validation stopped improving for `patience` epochs
+    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM: the best weights so far are kept, and can resume
+    DIVERGED = "diverged"  # the loss became NaN or inf
+
+
+@dataclass
+class Record:
+    """How a run was made: the command, versions, device, data file, times and its outcome."""
+
+    command: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+    device: str = ""
+    seed: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)  # path, rows, sha256 of the training file
+    started: str | None = None
+    ended: str | None = None
+    status: str = "unknown"  # a Status value
+
+    @property
+    def finished(self) -> bool:
+        """Training ran to its end: the run is complete."""
+        return self.status in (Status.COMPLETED, Status.EARLY_STOPPED)
+
+
+@dataclass
+class RunState:
+    """Everything model.pt holds. Fields without a default are required in every checkpoint;
+    their types are checked on load. Version 1 of the format; the payload is this, as a dict."""
+
+    config: dict[str, Any]  # the resolved config, as config.Config.to_dict() wrote it
+    state_dict: dict[str, torch.Tensor]
+    scaler: dict[str, torch.Tensor]  # min and max, (S, F) per series and column, training rows only
+    columns: list[str]  # targets first, then features
+    n_targets: int
+    freq: str
+    ids: list[str]  # series ids, "" for a single series
+    history: dict[str, list[float]]  # train_loss, val_loss, lr, seconds per epoch
+    season: int
+    train_std: torch.Tensor  # (S, T) per series: the scale of mse_z / mae_z
+    mase_scale: torch.Tensor  # (S, T) in-sample seasonal naive MAE
+    linear: torch.Tensor  # (L + 1, H) the closed-form linear baseline
+    format_version: int = FORMAT_VERSION
+    time_format: str = ""  # how the data wrote its times: outputs write them alike
+    last_timestamp: str | None = None
+    best_epoch: int = 0
+    record: Record = field(default_factory=Record)
+    conformal: torch.Tensor | None = None  # (levels, H, T) quantiles of |validation residual|, scaled
+    n_val_windows: int = 0
+    val_mse: dict[str, float] = field(default_factory=dict)  # model and baselines on validation, scaled
+
+    def rows_for(self, ids: list[str]) -> list[int]:
+        """Where each series id sits in the per-series arrays (scaler, train_std, mase_scale)."""
+        known = {sid: i for i, sid in enumerate(self.ids)}
+        unknown = [sid for sid in ids if sid not in known]
+        if unknown:
+            raise ForecastError(f"series not seen in training: {', '.join(unknown[:5])}")
+        return [known[sid] for sid in ids]
+
+    def payload(self) -> dict[str, Any]:
+        """Plain data and tensors: what torch.save writes and torch.load(weights_only=True) reads."""
+        out = asdict(self)
+        return {k: v for k, v in out.items() if v is not None}
+
+
+def kinds(cls: type) -> dict[str, type]:
+    """The runtime type of each field of a dataclass: dict for dict[str, Any] and for a nested
+    dataclass (stored as a dict), the X of X | None."""
+    out = {}
+    for name, hint in typing.get_type_hints(cls).items():
+        options = (
+            [a for a in typing.get_args(hint) if a is not type(None)]
+            if typing.get_origin(hint)
+            in (
+                typing.Union,
+                types.UnionType,
+            )
+            else [hint]
+        )
+        kind = typing.get_origin(options[0]) or options[0]
+        out[name] = dict if dataclasses.is_dataclass(kind) else kind
+    return out
+
+
+def required() -> list[str]:
+    """The fields of RunState every checkpoint must have."""
+    return [f.name for f in fields(RunState) if f.default is MISSING and f.default_factory is MISSING]
+
+
+def save(path: str | Path, state: RunState) -> None:
+    save_payload(path, state.payload())
+
+
+def save_payload(path: str | Path, payload: dict[str, Any]) -> None:
+    with files.atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load(path: str | Path) -> RunState:
+    """model.pt as a RunState, refusing what is not one (with the reason) before anything uses it."""
     payload = load_any(path)
-    missing = [k for k in REQUIRED if k not in payload]
+    missing = [k for k in ["format_version", *required()] if k not in payload]
     if missing:
         raise ForecastError(f"{path} is not a forecast checkpoint (missing {', '.join(missing)})")
     version = payload["format_version"]
@@ -138,10 +190,15 @@ def load(path: str | Path) -> dict[str, Any]:
             f"{path} has checkpoint format {version!r}, newer than this forecast reads ({FORMAT_VERSION}); "
             "upgrade forecast"
         )
-    wrong = [f"{k} ({type(payload[k]).__name__})" for k, t in REQUIRED.items() if not isinstance(payload[k], t)]
+    wrong = [
+        f"{k} ({type(payload[k]).__name__})"
+        for k, kind in kinds(RunState).items()
+        if k in payload and not isinstance(payload[k], kind)
+    ]
     scaler = payload["scaler"]
     if isinstance(scaler, dict) and not all(isinstance(scaler.get(k), torch.Tensor) for k in ("min", "max")):
         wrong.append("scaler (min/max must be tensors)")
     if wrong:
         raise ForecastError(f"{path} is not a valid forecast checkpoint (wrong type: {', '.join(wrong)})")
-    return payload
+    record = {k: v for k, v in payload.get("record", {}).items() if k in kinds(Record)}  # unknown keys: newer runs
+    return RunState(**{**{k: v for k, v in payload.items() if k in kinds(RunState)}, "record": Record(**record)})

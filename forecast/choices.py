@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from forecast import metrics
 from forecast.config import Config
 
 MIN_STEPS_PER_EPOCH = 25  # small data: an epoch draws at least this many batches, so 20 epochs train
@@ -55,8 +56,6 @@ def default_segment(lookback: int) -> int:
 
 def seasonal_beats_last(train_x: np.ndarray, train_y: np.ndarray, season: int) -> bool:
     """Whether seasonal naive has the lower MSE than repeat-last on the training windows."""
-    from forecast import metrics
-
     horizon = train_y.shape[1]
     seasonal = metrics.seasonal_naive(train_x, horizon, season)
     last = metrics.repeat_last(train_x, horizon)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 import signal
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
@@ -22,8 +23,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-T = TypeVar("T")
-DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
 
 
 def err(msg: str) -> None:
@@ -34,8 +33,9 @@ def show_warning(message: Warning | str, *args: Any, **kwargs: Any) -> None:
     err(f"warning: {message}")
 
 
-def guarded(action: Callable[[], T]) -> T:
-    """Run a command body: ForecastError -> one `Error:` line and exit 1; Ctrl-C -> exit 130.
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Around a command's body: ForecastError -> one `Error:` line and exit 1; Ctrl-C -> exit 130.
 
     While it runs (and only then: the CLI may run inside another program), warnings print as one
     `warning: ...` line each.
@@ -43,7 +43,7 @@ def guarded(action: Callable[[], T]) -> T:
     with warnings.catch_warnings():
         warnings.showwarning = show_warning
         try:
-            return action()
+            yield
         except ForecastError as e:
             err(f"Error: {e}")
             raise typer.Exit(1) from None
@@ -73,47 +73,14 @@ DataOpt = Annotated[
 ]
 
 
-def build_config(config_file: Path | None, data: str | None, flags: dict[str, Any], sets: list[str]) -> Any:
-    from forecast import config, pipeline
-
-    demo = config_file is None and data is None
-    if demo:
-        config_file = pipeline.default_config_path()
-    if config_file is not None and config_file.suffix.lower() in DATA_SUFFIXES:
-        raise ForecastError(
-            f"{config_file} looks like a data file, not a YAML config; train on it with --data {config_file}"
-        )
-    cfg = config.load_yaml(config_file) if config_file is not None else config.Config()
-    demo_data = cfg.data.path
-    if data is not None:
-        cfg.data.path = data
-    for key, value in flags.items():
-        if value is not None and value != []:
-            config.set_value(cfg, key, value, f"--{key.split('.')[1].replace('_', '-')}")
-    cfg = config.apply_overrides(cfg, sets)
-    if demo and cfg.data.path == demo_data and not Path(demo_data).is_file():
-        # an installed package ships the demo config but not its data, which lives in the repository
-        raise ForecastError(
-            f"no data given: pass --data FILE.csv (the bundled demo {demo_data} is only in the source repository)"
-        )
-    return config.check(cfg)
-
-
-def resume_config(run_dir: Path, given: dict[str, Any]) -> Any:
-    """The saved config of an interrupted run; flags that would change it are refused, not ignored."""
-    from forecast import config
-
+def refuse_with_resume(run_dir: Path, given: dict[str, Any]) -> None:
+    """--resume continues with the saved config: flags that would change it are refused, not ignored."""
     ignored = [flag for flag, value in given.items() if value not in (None, [], False)]
     if ignored:
         raise ForecastError(
             f"--resume continues {run_dir} with its saved config; drop {', '.join(ignored)} "
             "(or train a new run without --resume)"
         )
-    if not run_dir.is_dir():
-        raise ForecastError(f"run directory {str(run_dir)!r} not found")
-    if not (run_dir / "config.yaml").is_file():
-        raise ForecastError(f"{run_dir} is not a run directory (it has no config.yaml)")
-    return config.check(config.load_yaml(run_dir / "config.yaml"))
 
 
 def on_sigterm(signum: int, frame: Any) -> None:
@@ -131,6 +98,37 @@ def sigterm_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+class Split(str, enum.Enum):
+    train = "train"
+    val = "val"
+    test = "test"
+
+
+class BacktestSplit(str, enum.Enum):
+    train = "train"
+    val = "val"
+    test = "test"
+    all = "all"
+
+
+# train's flags that set a config value: parameter name -> dotted config key (its flag: --lookback, ...)
+CONFIG_FLAGS = {
+    "target": "data.target",
+    "features": "data.features",
+    "lookback": "model.lookback",
+    "horizon": "model.horizon",
+    "epochs": "train.epochs",
+    "batch_size": "train.batch_size",
+    "lr": "train.lr",
+    "device": "train.device",
+    "seed": "train.seed",
+}
+
+
+def flag(name: str) -> str:
+    return f"--{name.replace('_', '-')}"
 
 
 @app.command()
@@ -165,48 +163,30 @@ def train(
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Train a model and score it on the test split."""
+    given = locals()
+    values = {key: given[name] for name, key in CONFIG_FLAGS.items()}
+    with user_errors():
+        from forecast import api
 
-    def body() -> None:
-        from forecast import pipeline, report
-
-        flags = {
-            "data.target": target,
-            "data.features": features,
-            "model.lookback": lookback,
-            "model.horizon": horizon,
-            "train.epochs": epochs,
-            "train.batch_size": batch_size,
-            "train.lr": lr,
-            "train.device": device,
-            "train.seed": seed,
-        }
         if resume is not None:
-            given = {
-                "CONFIG.yaml": config_file,
-                "--data": data,
-                "--set": set_,
-                "--out": out,
-                "--force": force,
-                **{f"--{key.split('.')[1].replace('_', '-')}": value for key, value in flags.items()},
-            }
-            cfg = resume_config(resume, given)
+            others = {"CONFIG.yaml": config_file, "--data": data, "--set": set_, "--out": out, "--force": force}
+            refuse_with_resume(resume, {**others, **{flag(name): given[name] for name in CONFIG_FLAGS}})
+            cfg = api.saved_config(resume)
         else:
-            cfg = build_config(config_file, data, flags, set_ or [])
+            cfg = api.training_config(config_file, data, values, set_ or [])
         with sigterm_interrupts():
-            summary = pipeline.train(
-                cfg, out=out, force=force, resume=str(resume) if resume else None, log=err, quiet=quiet
-            )
-        run_dir = summary["run_dir"]
-        if summary["rank"] > 0:  # under torchrun, rank 0 reports
+            summary = api.train(cfg, out=out, force=force, resume=resume, log=err, quiet=quiet)
+        if summary.rank > 0:  # under torchrun, rank 0 reports
             return
-        if summary["status"] == "interrupted":
-            err(f"Interrupted: the best weights so far are saved; continue with: forecast train --resume {run_dir}")
+        if summary.run_dir is None:  # stopped before the first epoch ended: nothing kept
+            raise KeyboardInterrupt
+        resume_dir = summary.run_dir
+        if summary.status == "interrupted":
+            err(f"Interrupted: the best weights so far are saved; continue with: forecast train --resume {resume_dir}")
             raise typer.Exit(130)
-        typer.echo(f"run directory: {run_dir}")
-        if "metrics" in summary:
-            typer.echo(report.metrics_table(summary["metrics"]))
-
-    guarded(body)
+        typer.echo(f"run directory: {summary.run_dir}")
+        if summary.metrics is not None:
+            typer.echo(api.metrics_table(summary.metrics))
 
 
 @app.command()
@@ -219,45 +199,33 @@ def predict(
     backtest: Annotated[
         bool, typer.Option(help="Rolling stride-1 forecasts with actuals, instead of the future.")
     ] = False,
-    split: Annotated[str, typer.Option(help="With --backtest: train, val, test or all.")] = "test",
+    split: Annotated[BacktestSplit, typer.Option(help="With --backtest: the part to backtest.")] = BacktestSplit.test,
     coverage: Annotated[float | None, typer.Option(help="Add y_lo/y_hi conformal intervals, e.g. 0.9.")] = None,
 ) -> None:
     """Forecast the steps after the data's last row (or backtest with --backtest)."""
+    if coverage is not None and not 0 < coverage < 1:
+        raise typer.BadParameter(f"must be between 0 and 1 (e.g. 0.9), got {coverage}", param_hint="--coverage")
+    with user_errors():
+        from forecast import api
 
-    def body() -> None:
-        from forecast import pipeline
-
-        if split not in ("train", "val", "test", "all"):
-            raise typer.BadParameter(f"must be train, val, test or all, got {split!r}", param_hint="--split")
-        if coverage is not None and not 0 < coverage < 1:
-            raise typer.BadParameter(f"must be between 0 and 1 (e.g. 0.9), got {coverage}", param_hint="--coverage")
-        run = pipeline.load_run(run_dir)
-        path, rows = pipeline.predict(run, data, out, backtest, split, coverage, log=err)
+        path, rows = api.predict(run_dir, data, out, backtest, split.value, coverage, log=err)
         typer.echo(f"wrote {rows} rows to {path}")
-
-    guarded(body)
 
 
 @app.command()
 def evaluate(
     run_dir: RunDir,
     data: DataOpt = None,
-    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    split: Annotated[Split, typer.Option(help="The part to score.")] = Split.test,
 ) -> None:
     """Score the model beside three baselines; write metrics.json."""
+    with user_errors():
+        from forecast import api
 
-    def body() -> None:
-        from forecast import pipeline, report
-
-        if split not in ("train", "val", "test"):
-            raise typer.BadParameter(f"must be train, val or test, got {split!r}", param_hint="--split")
-        run = pipeline.load_run(run_dir)
-        result = pipeline.evaluate(run, data, split, log=err)
-        typer.echo(report.metrics_table(result))
-        if data is None and split == "test":
-            typer.echo(f"wrote {run.path / 'metrics.json'}")
-
-    guarded(body)
+        result = api.evaluate(run_dir, data, split.value, log=err)
+        typer.echo(api.metrics_table(result))
+        if data is None and split == Split.test:
+            typer.echo(f"wrote {run_dir / 'metrics.json'}")
 
 
 @app.command()
@@ -267,27 +235,20 @@ def plot(
     series: Annotated[str | None, typer.Option(help="Series id to draw, for multi-series data.")] = None,
 ) -> None:
     """Draw loss.png, backtest.png and forecast.png."""
+    with user_errors():
+        from forecast import api
 
-    def body() -> None:
-        from forecast import pipeline, report
-
-        run = pipeline.load_run(run_dir)
-        for path in report.plot(run, out, series, log=err):
+        for path in api.plot(run_dir, out, series, log=err):
             typer.echo(f"wrote {path}")
-
-    guarded(body)
 
 
 @app.command()
 def info(run_dir: RunDir) -> None:
     """Show a run's config, parameter counts, data, record and metrics."""
+    with user_errors():
+        from forecast import api
 
-    def body() -> None:
-        from forecast import pipeline, report
-
-        typer.echo(report.info(pipeline.load_run(run_dir)))
-
-    guarded(body)
+        typer.echo(api.info(run_dir))
 
 
 def main() -> None:

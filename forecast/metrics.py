@@ -112,3 +112,16 @@ def predict_linear(weights: np.ndarray, x: np.ndarray) -> np.ndarray:
     X = np.moveaxis(x - last, 2, 1)  # (W, T, L)
     out = X @ weights[:-1] + weights[-1]  # (W, T, H)
     return np.moveaxis(out, 1, 2) + last
+
+
+def beside_baselines(
+    pred: np.ndarray, x: np.ndarray, season: int, linear: np.ndarray
+) -> tuple[tuple[str, np.ndarray], ...]:
+    """The model's forecasts (W, H, T) beside the three baselines' on the same windows x (W, L, T)."""
+    H = pred.shape[1]
+    return (
+        ("model", pred),
+        ("repeat_last", repeat_last(x, H)),
+        ("seasonal_naive", seasonal_naive(x, H, season)),
+        ("linear", predict_linear(linear, x)),
+    )

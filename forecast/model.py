@@ -3,6 +3,8 @@ output sequence, flattened, feeds one Linear head that emits every horizon step 
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
 
@@ -187,3 +189,13 @@ def build_model(n_inputs: int, n_targets: int, cfg: ModelConfig, n_future: int =
 
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def parameter_counts(cfg: ModelConfig, n_inputs: int, n_targets: int, n_future: int = 0) -> dict[str, dict[str, int]]:
+    """Parameters per part (recurrent layers, head, highway) of this config with each cell, gru and lstm."""
+    out = {}
+    for cell in ("gru", "lstm"):
+        m = build_model(n_inputs, n_targets, dataclasses.replace(cfg, cell=cell), n_future)
+        highway = count_parameters(m.highway) if m.highway is not None else 0
+        out[cell] = {"recurrent": count_parameters(m.rnn), "head": count_parameters(m.head), "highway": highway}
+    return out

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from forecast.checkpoint import atomic_path  # noqa: E402
+from forecast.files import atomic_path  # noqa: E402
 
 MAX_PANELS = 4
 

@@ -1,6 +1,8 @@
-"""Stride-1 windows as start indices into one stacked (N, F) tensor; never materialized."""
+"""Stride-1 windows as start indices into one stacked (N, F) array, gathered by index; never materialized."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,31 +37,40 @@ def series_of(starts: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 
 class Windows:
-    """Gathers (x, y) batches from one stacked series tensor by index arithmetic.
+    """The one gather: (x, y) of any windows, from one stacked (N, F) array by index arithmetic.
 
-    values: (N, F) scaled float32 on the training device, targets in the first T columns and
-    known-future (calendar) columns in the last C.
+    values: a torch tensor (training, inference, on the model's device) or a numpy array (the
+    baselines, in scaled units, and the actuals, in original units); targets in the first T
+    columns and known-future (calendar) columns in the last C. Each method maps window starts
+    (B,) of the same kind to a batch.
     """
 
-    def __init__(self, values: torch.Tensor, n_targets: int, lookback: int, horizon: int, n_future: int = 0):
+    def __init__(self, values: Any, n_targets: int, lookback: int, horizon: int, n_future: int = 0):
         self.values = values
         self.n_targets = n_targets
         self.n_future = n_future
         self.lookback = lookback
         self.horizon = horizon
-        self.in_offsets = torch.arange(lookback, device=values.device)
-        self.out_offsets = torch.arange(lookback, lookback + horizon, device=values.device)
+        if isinstance(values, torch.Tensor):
+            self.in_offsets: Any = torch.arange(lookback, device=values.device)
+            self.out_offsets: Any = torch.arange(lookback, lookback + horizon, device=values.device)
+        else:
+            self.in_offsets, self.out_offsets = np.arange(lookback), np.arange(lookback, lookback + horizon)
 
-    def inputs(self, starts: torch.Tensor) -> torch.Tensor:
-        # (B,) -> (B, L, F)
+    def inputs(self, starts: Any) -> Any:
+        """(B, L, F): every input column over the lookback."""
         return self.values[starts[:, None] + self.in_offsets]
 
-    def targets(self, starts: torch.Tensor) -> torch.Tensor:
-        # (B,) -> (B, H, T)
+    def past_targets(self, starts: Any) -> Any:
+        """(B, L, T): the target columns over the lookback, what the baselines read."""
+        return self.values[starts[:, None] + self.in_offsets, : self.n_targets]
+
+    def targets(self, starts: Any) -> Any:
+        """(B, H, T): the target columns over the forecast steps."""
         return self.values[starts[:, None] + self.out_offsets, : self.n_targets]
 
-    def future(self, starts: torch.Tensor) -> torch.Tensor | None:
-        # (B,) -> (B, H, C): the known-future columns over the forecast steps, or None
+    def future(self, starts: Any) -> Any:
+        """(B, H, C): the known-future columns over the forecast steps, or None."""
         if not self.n_future:
             return None
         return self.values[starts[:, None] + self.out_offsets, -self.n_future :]

@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 from helpers import SMALL, Cli, assert_user_error, write_csv
 
-from forecast import data
+from forecast import calendar, panel
 from forecast.config import DataConfig
 from forecast.errors import ForecastError
+from forecast.panel import load_panel
 
 
 def frame_of(times: pd.DatetimeIndex | list, sid: str | None = None) -> pd.DataFrame:
@@ -24,8 +25,8 @@ def frame_of(times: pd.DatetimeIndex | list, sid: str | None = None) -> pd.DataF
     return frame
 
 
-def panel_of(path: Path, **kwargs) -> data.Panel:
-    return data.load_panel(DataConfig(path=str(path), **kwargs))
+def panel_of(path: Path, **kwargs) -> panel.Panel:
+    return load_panel(DataConfig(path=str(path), **kwargs))
 
 
 def business_days_with_holidays() -> pd.DatetimeIndex:
@@ -40,8 +41,8 @@ def business_days_with_holidays() -> pd.DatetimeIndex:
 def test_business_days_with_holidays_are_business_days(tmp_path: Path) -> None:
     days = business_days_with_holidays()
     panel = panel_of(write_csv(tmp_path / "b.csv", frame_of(days)), gaps="error")  # holidays are no gaps
-    assert panel.freq == "B" and data.season_length(panel.freq) == 5
-    future = data.continue_times(panel.times[-1:], panel.freq, 4)[0]  # last: Tuesday 2024-12-31
+    assert panel.freq == "B" and calendar.season_length(panel.freq) == 5
+    future = calendar.continue_times(panel.times[-1:], panel.freq, 4)[0]  # last: Tuesday 2024-12-31
     assert list(future) == list(pd.to_datetime(["2025-01-01", "2025-01-02", "2025-01-03", "2025-01-06"]))
 
 
@@ -51,29 +52,29 @@ def test_business_days_skip_the_fixed_holidays_the_data_skips(tmp_path: Path) ->
     days = days.delete(days.get_loc(pd.Timestamp("2024-03-29")))  # Good Friday 2024
     panel = panel_of(write_csv(tmp_path / "b.csv", frame_of(days)), gaps="error")
     assert panel.freq == "B" and panel.holidays == ("01-01", "07-04", "12-25")
-    future = data.continue_times(panel.times[-1:], panel.freq, 3, panel.holidays)[0]  # last: Tue 2024-12-24
+    future = calendar.continue_times(panel.times[-1:], panel.freq, 3, panel.holidays)[0]  # last: Tue 2024-12-24
     assert list(future) == list(pd.to_datetime(["2024-12-26", "2024-12-27", "2024-12-30"]))
 
 
 def test_business_days_keep_their_time_of_day(tmp_path: Path) -> None:
     days = pd.bdate_range("2024-01-01", periods=30) + pd.Timedelta(hours=16)  # daily closes at 16:00
     panel = panel_of(write_csv(tmp_path / "b.csv", frame_of(days)))
-    future = data.continue_times(panel.times[-1:], panel.freq, 2)[0]  # last: Friday 2024-02-09
+    future = calendar.continue_times(panel.times[-1:], panel.freq, 2)[0]  # last: Friday 2024-02-09
     assert panel.freq == "B" and list(future) == list(pd.to_datetime(["2024-02-12 16:00", "2024-02-13 16:00"]))
 
 
 def test_monthly_on_the_15th_stays_on_the_15th(tmp_path: Path) -> None:
     months = pd.date_range("2020-01-01", periods=26, freq="MS") + pd.Timedelta(days=14)
     panel = panel_of(write_csv(tmp_path / "m.csv", frame_of(months)), gaps="error")
-    assert panel.freq == "MS" and data.season_length(panel.freq) == 12
-    future = data.continue_times(panel.times[-1:], panel.freq, 3)[0]  # last: 2022-02-15
+    assert panel.freq == "MS" and calendar.season_length(panel.freq) == 12
+    future = calendar.continue_times(panel.times[-1:], panel.freq, 3)[0]  # last: 2022-02-15
     assert list(future) == list(pd.to_datetime(["2022-03-15", "2022-04-15", "2022-05-15"]))
 
 
 def test_month_ends_stay_month_ends(tmp_path: Path) -> None:
     ends = pd.date_range("2022-01-31", periods=24, freq="ME")
     panel = panel_of(write_csv(tmp_path / "m.csv", frame_of(ends)), gaps="error")
-    future = data.continue_times(panel.times[-1:], panel.freq, 3)[0]  # last: 2023-12-31
+    future = calendar.continue_times(panel.times[-1:], panel.freq, 3)[0]  # last: 2023-12-31
     assert panel.freq == "ME" and list(future) == list(pd.to_datetime(["2024-01-31", "2024-02-29", "2024-03-31"]))
 
 
@@ -82,7 +83,7 @@ def test_weeks_keep_their_weekday(tmp_path: Path, anchor: str) -> None:
     weeks = pd.date_range("2023-01-01", periods=40, freq=anchor)
     panel = panel_of(write_csv(tmp_path / "w.csv", frame_of(weeks)), gaps="error")
     assert panel.freq == anchor
-    future = data.continue_times(panel.times[-1:], panel.freq, 2)[0]
+    future = calendar.continue_times(panel.times[-1:], panel.freq, 2)[0]
     assert list(future) == list(pd.date_range(weeks[-1], periods=3, freq=anchor)[1:])
 
 
@@ -90,8 +91,8 @@ def test_weeks_keep_their_weekday(tmp_path: Path, anchor: str) -> None:
 def test_quarters_and_years_on_any_anchor(tmp_path: Path, freq: str, months: int) -> None:
     times = pd.date_range("2001-01-01", periods=30, freq=freq)
     panel = panel_of(write_csv(tmp_path / "q.csv", frame_of(times)), gaps="error")
-    assert data.step_of(panel.freq) == ("months", months)
-    assert list(data.continue_times(panel.times[-1:], panel.freq, 2)[0]) == list(
+    assert calendar.step_of(panel.freq) == ("months", months)
+    assert list(calendar.continue_times(panel.times[-1:], panel.freq, 2)[0]) == list(
         pd.date_range(times[-1], periods=3, freq=freq)[1:]
     )
 
@@ -100,8 +101,8 @@ def test_quarters_and_years_on_any_anchor(tmp_path: Path, freq: str, months: int
 def test_calendars_only_pandas_names_still_work(tmp_path: Path, freq: str) -> None:
     times = pd.date_range("2020-01-01", periods=40, freq=freq)  # business month ends / starts
     panel = panel_of(write_csv(tmp_path / "bm.csv", frame_of(times)), gaps="error")
-    assert panel.freq == freq and data.season_length(panel.freq) == 12
-    future = data.continue_times(panel.times[-1:], panel.freq, 2)[0]
+    assert panel.freq == freq and calendar.season_length(panel.freq) == 12
+    future = calendar.continue_times(panel.times[-1:], panel.freq, 2)[0]
     assert list(future) == list(pd.date_range(times[-1], periods=3, freq=freq)[1:])
 
 
@@ -158,7 +159,7 @@ def test_mixed_frequencies_are_refused_naming_one_of_each(tmp_path: Path) -> Non
 def test_weekly_series_on_different_weekdays_share_one_step(tmp_path: Path) -> None:
     frame = pd.concat([frame_of(pd.date_range("2024-01-01", periods=30, freq=f), f) for f in ("W-MON", "W-THU")])
     panel = panel_of(write_csv(tmp_path / "w.csv", frame), id_column="id")
-    future = data.continue_times(panel.times[panel.offsets[1:] - 1], panel.freq, 1)[:, 0]
+    future = calendar.continue_times(panel.times[panel.offsets[1:] - 1], panel.freq, 1)[:, 0]
     assert list(pd.DatetimeIndex(future).day_name()) == ["Monday", "Thursday"]  # each keeps its own weekday
 
 
@@ -171,7 +172,7 @@ def test_inference_is_vectorized_over_many_series(tmp_path: Path) -> None:
     import time
 
     start = time.perf_counter()
-    panel = data.load_panel(DataConfig(id_column="id"), frame)
+    panel = load_panel(DataConfig(id_column="id"), frame)
     assert panel.freq == "D" and len(panel.ids) == n
     assert time.perf_counter() - start < 5
 
@@ -207,19 +208,19 @@ def test_inference_is_vectorized_over_many_series(tmp_path: Path) -> None:
     ],
 )
 def test_season_length_table(freq: str, season: int) -> None:
-    assert data.season_length(freq) == season
+    assert calendar.season_length(freq) == season
 
 
 @pytest.mark.parametrize(
     ("a", "b"), [("D", "24h"), ("W-SUN", "168h"), ("W-SUN", "W-WED"), ("MS", "ME"), ("h", "60min")]
 )
 def test_steps_compare_as_durations_or_calendar_rules(a: str, b: str) -> None:
-    assert data.step_of(a) == data.step_of(b)
+    assert calendar.step_of(a) == calendar.step_of(b)
 
 
 @pytest.mark.parametrize(("a", "b"), [("D", "B"), ("MS", "QS"), ("D", "W-SUN"), ("h", "2h")])
 def test_different_steps_differ(a: str, b: str) -> None:
-    assert data.step_of(a) != data.step_of(b)
+    assert calendar.step_of(a) != calendar.step_of(b)
 
 
 def test_newer_file_with_a_missing_day_is_accepted(tmp_path: Path) -> None:

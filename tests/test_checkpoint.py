@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from forecast import checkpoint
+from forecast import checkpoint, files
 from forecast.errors import ForecastError
 
 
@@ -52,19 +52,19 @@ class Shell:
 
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
-    checkpoint.save(tmp_path / "model.pt", payload())
+    checkpoint.save_payload(tmp_path / "model.pt", payload())
     loaded = checkpoint.load(tmp_path / "model.pt")
-    assert torch.equal(loaded["state_dict"]["w"], payload()["state_dict"]["w"])
-    assert loaded["columns"] == ["y"] and loaded["config"] == {"model": {"lookback": 4}}
+    assert torch.equal(loaded.state_dict["w"], payload()["state_dict"]["w"])
+    assert loaded.columns == ["y"] and loaded.config == {"model": {"lookback": 4}}
     # plain data only: the safe loader reads it
     assert torch.load(tmp_path / "model.pt", weights_only=True)["freq"] == "h"
 
 
 def test_atomic_write_leaves_no_temporary_files(tmp_path: Path) -> None:
-    checkpoint.write_text(tmp_path / "a.txt", "one")
-    checkpoint.write_with(tmp_path / "b.csv", lambda f: f.write("x,y\n"))
-    checkpoint.save(tmp_path / "c.pt", payload())
-    checkpoint.write_text(tmp_path / "a.txt", "two")  # overwrite
+    files.write_text(tmp_path / "a.txt", "one")
+    files.write_with(tmp_path / "b.csv", lambda f: f.write("x,y\n"))
+    checkpoint.save_payload(tmp_path / "c.pt", payload())
+    files.write_text(tmp_path / "a.txt", "two")  # overwrite
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.csv", "c.pt"]
     assert (tmp_path / "a.txt").read_text() == "two"
 
@@ -78,7 +78,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> N
         raise KeyboardInterrupt  # e.g. Ctrl-C mid-write
 
     with pytest.raises(KeyboardInterrupt):
-        checkpoint.write_with(target, broken)
+        files.write_with(target, broken)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
 
@@ -86,7 +86,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> N
 def test_atomic_write_creates_folders_and_follows_umask(tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:
-        checkpoint.write_text(tmp_path / "new" / "dir" / "f.txt", "x")
+        files.write_text(tmp_path / "new" / "dir" / "f.txt", "x")
     finally:
         os.umask(old)
     mode = stat.S_IMODE((tmp_path / "new" / "dir" / "f.txt").stat().st_mode)
@@ -96,16 +96,16 @@ def test_atomic_write_creates_folders_and_follows_umask(tmp_path: Path) -> None:
 def test_atomic_write_to_a_folder_or_under_a_file(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("x")
     with pytest.raises(ForecastError, match="is a folder"):
-        checkpoint.write_text(tmp_path, "x")
+        files.write_text(tmp_path, "x")
     with pytest.raises(ForecastError, match="afile is a file, not a folder"):
-        checkpoint.write_text(tmp_path / "afile" / "out.csv", "x")
+        files.write_text(tmp_path / "afile" / "out.csv", "x")
     assert (tmp_path / "afile").read_text() == "x"
 
 
 @pytest.mark.parametrize(("cut", "fragment"), [(0.5, "truncated or corrupt"), (0.02, "truncated or corrupt")])
 def test_truncated_checkpoint(tmp_path: Path, cut: float, fragment: str) -> None:
     path = tmp_path / "model.pt"
-    checkpoint.save(path, payload())
+    checkpoint.save_payload(path, payload())
     raw = path.read_bytes()
     path.write_bytes(raw[: int(len(raw) * cut)])
     with pytest.raises(ForecastError, match=fragment):

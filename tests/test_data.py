@@ -9,13 +9,14 @@ import pandas as pd
 import pytest
 from helpers import long_frame, synthetic_frame, write_csv
 
-from forecast import data
+from forecast import calendar, panel, read
 from forecast.config import DataConfig
 from forecast.errors import ForecastError
+from forecast.panel import fit_scaler, load_panel, split_borders
 
 
-def panel_of(path: Path, **kwargs) -> data.Panel:
-    return data.load_panel(DataConfig(path=str(path), **kwargs))
+def panel_of(path: Path, **kwargs) -> panel.Panel:
+    return load_panel(DataConfig(path=str(path), **kwargs))
 
 
 # ---------------------------------------------------------------- time column
@@ -24,57 +25,57 @@ def panel_of(path: Path, **kwargs) -> data.Panel:
 @pytest.mark.parametrize("name", ["date", "Date", "timestamp", "ds", "time"])
 def test_detect_date_column_by_name(name: str) -> None:
     df = pd.DataFrame({"y": [1.0, 2.0], name: ["2024-01-01", "2024-01-02"]})
-    assert data.detect_date_column(df, None, "f.csv") == name
+    assert read.detect_date_column(df, None, "f.csv") == name
 
 
 def test_detect_date_column_by_content() -> None:
     # text columns (pandas >= 3 reads them as `str`, not `object`) with times in them
     df = pd.DataFrame({"y": [1.0, 2.0], "when": pd.array(["01/02/2024", "01/03/2024"], dtype="str")})
-    assert data.detect_date_column(df, None, "f.csv") == "when"
+    assert read.detect_date_column(df, None, "f.csv") == "when"
 
 
 def test_detect_date_column_skips_numeric_columns_named_like_times() -> None:
     df = pd.DataFrame({"day": [1, 2, 3], "sales": [4.0, 5.0, 6.0]})
     with pytest.raises(ForecastError, match=r"no time column found in f.csv \(columns: day, sales\)"):
-        data.detect_date_column(df, None, "f.csv")
+        read.detect_date_column(df, None, "f.csv")
 
 
 def test_detect_date_column_named_but_missing() -> None:
     df = pd.DataFrame({"date": ["2024-01-01"], "y": [1.0]})
     with pytest.raises(ForecastError, match=r"time column 'when' not found in f.csv \(columns: date, y\)"):
-        data.detect_date_column(df, "when", "f.csv")
+        read.detect_date_column(df, "when", "f.csv")
 
 
 def test_parse_times_converts_offsets_to_utc() -> None:
     # daylight saving time: the offsets change, the instants stay one hour apart
     local = pd.date_range("2024-03-31 00:00", periods=4, freq="h", tz="Europe/Berlin")
-    times = data.parse_times(pd.Series([t.isoformat() for t in local]), "date", "f.csv")
+    times = read.parse_times(pd.Series([t.isoformat() for t in local]), "date", "f.csv")
     assert list(times) == list(pd.date_range("2024-03-30 23:00", periods=4, freq="h"))
 
 
 def test_parse_times_reads_day_first_dates() -> None:
     days = pd.date_range("2022-01-01", periods=40, freq="D")
     col = pd.Series(days.strftime("%d/%m/%Y"))  # 01/01, 02/01, ... 13/01: the day comes first
-    times = data.parse_times(col, "Day", "f.csv")
+    times = read.parse_times(col, "Day", "f.csv")
     assert (times.to_numpy() == days.to_numpy()).all()
 
 
 def test_parse_times_keeps_month_first_dates() -> None:
     days = pd.date_range("2022-01-01", periods=40, freq="D")
-    times = data.parse_times(pd.Series(days.strftime("%m/%d/%Y")), "Day", "f.csv")
+    times = read.parse_times(pd.Series(days.strftime("%m/%d/%Y")), "Day", "f.csv")
     assert (times.to_numpy() == days.to_numpy()).all()
 
 
 def test_parse_times_refuses_naive_mixed_with_aware() -> None:
     col = pd.Series(["2024-01-01 00:00:00", "2024-01-01 01:00:00+02:00", "2024-01-01 02:00:00"])
     with pytest.raises(ForecastError, match=r"'date' in f.csv mixes time zones: line 3"):
-        data.parse_times(col, "date", "f.csv")
+        read.parse_times(col, "date", "f.csv")
 
 
 def test_parse_times_names_the_bad_line() -> None:
     col = pd.Series(["2024-01-01", "2024-01-02", "soon"])
     with pytest.raises(ForecastError, match=r"'date' in f.csv has a value that is not a time at line 4: 'soon'"):
-        data.parse_times(col, "date", "f.csv")
+        read.parse_times(col, "date", "f.csv")
 
 
 # ---------------------------------------------------------------- reading files
@@ -129,7 +130,7 @@ def test_read_table_closes_the_file(multi_csv: Path) -> None:
     # an unclosed handle shows up as a ResourceWarning, an error under this suite's settings
     import gc
 
-    data.read_table(multi_csv)
+    read.read_table(multi_csv)
     gc.collect()
 
 
@@ -157,48 +158,48 @@ def test_sort_orders_rows(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("fill", "expected"), [("ffill", [1.0, 1.0, 1.0, 4.0]), ("interpolate", [1.0, 2.0, 3.0, 4.0])])
 def test_fill_missing(fill: str, expected: list[float]) -> None:
     values = np.array([[1.0], [np.nan], [np.nan], [4.0]])
-    np.testing.assert_allclose(data.fill_missing(values, ["y"], fill, "f.csv")[:, 0], expected)
+    np.testing.assert_allclose(panel.fill_missing(values, ["y"], fill, "f.csv")[:, 0], expected)
 
 
 def test_fill_missing_leading_gap_and_empty_column() -> None:
-    np.testing.assert_allclose(data.fill_missing(np.array([[np.nan], [2.0]]), ["y"], "ffill", "f")[:, 0], [2, 2])
+    np.testing.assert_allclose(panel.fill_missing(np.array([[np.nan], [2.0]]), ["y"], "ffill", "f")[:, 0], [2, 2])
     with pytest.raises(ForecastError, match="column 'y' in f.csv has no values at all"):
-        data.fill_missing(np.full((3, 1), np.nan), ["y"], "ffill", "f.csv")
+        panel.fill_missing(np.full((3, 1), np.nan), ["y"], "ffill", "f.csv")
 
 
 # ---------------------------------------------------------------- splitting
 
 
 def test_split_borders_fractions() -> None:
-    borders = data.split_borders(np.array([300, 260, 10]), {"train": 0.7, "val": 0.1, "test": 0.2})
+    borders = split_borders(np.array([300, 260, 10]), {"train": 0.7, "val": 0.1, "test": 0.2})
     assert borders.tolist() == [[210, 240, 300], [182, 208, 260], [7, 8, 10]]
 
 
 def test_split_borders_fractions_without_float_noise() -> None:
     # 0.29 * 100 is 28.999999999999996 in floating point; it is 29 rows
-    assert data.split_borders(np.array([100]), {"train": 0.29, "val": 0.01, "test": 0.7}).tolist() == [[29, 30, 100]]
+    assert split_borders(np.array([100]), {"train": 0.29, "val": 0.01, "test": 0.7}).tolist() == [[29, 30, 100]]
 
 
 def test_split_borders_fractions_below_one_leave_rows_unused() -> None:
-    assert data.split_borders(np.array([100]), {"train": 0.5, "val": 0.1, "test": 0.2}).tolist() == [[50, 60, 80]]
+    assert split_borders(np.array([100]), {"train": 0.5, "val": 0.1, "test": 0.2}).tolist() == [[50, 60, 80]]
 
 
 def test_split_borders_row_counts() -> None:
-    borders = data.split_borders(np.array([17420, 15000]), {"train": 8640, "val": 2880, "test": 2880})
+    borders = split_borders(np.array([17420, 15000]), {"train": 8640, "val": 2880, "test": 2880})
     assert borders.tolist() == [[8640, 11520, 14400]] * 2
 
 
 def test_split_borders_row_counts_longer_than_a_series() -> None:
     with pytest.raises(ForecastError, match="asks for 14400 rows but a series has only 9000"):
-        data.split_borders(np.array([17420, 9000]), {"train": 8640, "val": 2880, "test": 2880})
+        split_borders(np.array([17420, 9000]), {"train": 8640, "val": 2880, "test": 2880})
 
 
 # ---------------------------------------------------------------- scaling
 
 
-def toy_panel(values: np.ndarray, lengths: list[int]) -> data.Panel:
+def toy_panel(values: np.ndarray, lengths: list[int]) -> panel.Panel:
     n = len(values)
-    return data.Panel(
+    return panel.Panel(
         values=values,
         times=np.arange(n).astype("datetime64[h]").astype("datetime64[ns]"),
         columns=[f"c{j}" for j in range(values.shape[1])],
@@ -211,7 +212,7 @@ def toy_panel(values: np.ndarray, lengths: list[int]) -> data.Panel:
 
 def test_scaler_uses_training_rows_only() -> None:
     values = np.concatenate([np.arange(10.0), [100.0, -50.0]])[:, None]  # extremes after the training rows
-    scaler = data.fit_scaler(toy_panel(values, [12]), np.array([10]))
+    scaler = fit_scaler(toy_panel(values, [12]), np.array([10]))
     assert scaler.data_min.tolist() == [[0.0]] and scaler.data_max.tolist() == [[9.0]]
     scaled = scaler.transform(toy_panel(values, [12]))
     np.testing.assert_allclose(scaled[:10, 0], np.arange(10) / 9)
@@ -222,7 +223,7 @@ def test_scaler_per_series_and_round_trip() -> None:
     rng = np.random.default_rng(0)
     values = np.concatenate([rng.normal(0, 1, (20, 2)), rng.normal(1000, 50, (30, 2))])
     panel = toy_panel(values, [20, 30])
-    scaler = data.fit_scaler(panel, np.array([14, 21]))
+    scaler = fit_scaler(panel, np.array([14, 21]))
     scaled = scaler.transform(panel)
     for a, n in ((0, 14), (20, 21)):
         np.testing.assert_allclose(scaled[a : a + n].min(axis=0), 0, atol=1e-12)
@@ -235,7 +236,7 @@ def test_scaler_per_series_and_round_trip() -> None:
 
 def test_scaler_constant_column_scale_one() -> None:
     values = np.full((10, 1), 3.0)
-    scaler = data.fit_scaler(toy_panel(values, [10]), np.array([7]))
+    scaler = fit_scaler(toy_panel(values, [10]), np.array([7]))
     np.testing.assert_allclose(scaler.transform(toy_panel(values, [10])), 0.0)
     np.testing.assert_allclose(scaler.inverse(np.zeros((1, 2, 1)), np.array([0]), 1), 3.0)
 
@@ -244,7 +245,7 @@ def test_scaler_matches_sklearn() -> None:
     from sklearn.preprocessing import MinMaxScaler
 
     values = np.random.default_rng(1).normal(size=(40, 3))
-    ours = data.fit_scaler(toy_panel(values, [40]), np.array([28])).transform(toy_panel(values, [40]))
+    ours = fit_scaler(toy_panel(values, [40]), np.array([28])).transform(toy_panel(values, [40]))
     np.testing.assert_allclose(ours, MinMaxScaler().fit(values[:28]).transform(values))
 
 
@@ -268,12 +269,12 @@ def test_scaler_matches_sklearn() -> None:
     ],
 )
 def test_season_length(freq: str, season: int) -> None:
-    assert data.season_length(freq) == season
+    assert calendar.season_length(freq) == season
 
 
 def test_calendar_features_are_bounded_and_periodic() -> None:
     times = pd.date_range("2024-01-01", periods=48, freq="h").to_numpy()
-    cal = data.calendar_features(times)
+    cal = calendar.calendar_features(times)
     assert cal.shape == (48, 6) and np.abs(cal).max() <= 1
     np.testing.assert_allclose(cal[:24, :2], cal[24:, :2], atol=1e-12)  # hour of day repeats daily
 
@@ -286,7 +287,7 @@ def test_ids_are_kept_as_text(tmp_path: Path) -> None:
     frame["id"] = frame["id"].map({"s1": "001", "s2": "002", "s3": "010"})
     path = write_csv(tmp_path / "long.csv", frame)
     assert panel_of(path, id_column="id").ids == ["001", "002", "010"]
-    as_text = data.load_panel(DataConfig(id_column="id"), frame.assign(date=frame["date"].astype(str)))
+    as_text = load_panel(DataConfig(id_column="id"), frame.assign(date=frame["date"].astype(str)))
     assert as_text.ids == ["001", "002", "010"]  # a DataFrame with string ids matches the file
 
 

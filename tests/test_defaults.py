@@ -11,8 +11,9 @@ import pytest
 import torch
 from helpers import Cli, write_csv
 
-from forecast import choices, config, pipeline
+from forecast import choices, config, pipeline, prepare
 from forecast.config import Config, TrainConfig
+from forecast.run import load_run
 from forecast.train import epoch_batches
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -55,7 +56,7 @@ def test_six_years_of_monthly_data_train_with_sizes_from_the_data(cli: Cli, tmp_
     result = cli.ok("train", "--data", data, "--out", run, "--device", "cpu", "--epochs", "2", "--quiet")
     assert "chosen from the data: horizon 12, lookback" in result.stderr
     assert "budget: up to 2 epochs x 25 batches of 16" in result.stderr
-    cfg = pipeline.load_run(run).cfg
+    cfg = load_run(run).cfg
     assert (cfg.model.horizon, cfg.model.season, cfg.model.segment) == (12, 12, 1)
     assert cfg.model.norm in ("seasonal", "last") and cfg.train.batch_size == 16
     assert cfg.model.lookback >= 12
@@ -68,10 +69,10 @@ def test_a_short_validation_part_takes_one_horizon_from_train() -> None:
     cfg = Config()
     cfg.model.horizon = 12
     # 72 rows at 0.7/0.1/0.2: 50 train, 7 validation, 15 test; validation needs 12
-    borders = pipeline.fit_borders(np.array([[50, 57, 72]]), cfg)
+    borders = prepare.fit_borders(np.array([[50, 57, 72]]), cfg)
     assert borders.tolist() == [[45, 57, 72]]
     cfg.data.split = {"train": 0.8, "val": 0.0, "test": 0.2}  # no validation asked for: none made
-    assert pipeline.fit_borders(np.array([[57, 57, 72]]), cfg).tolist() == [[57, 57, 72]]
+    assert prepare.fit_borders(np.array([[57, 57, 72]]), cfg).tolist() == [[57, 57, 72]]
 
 
 def test_budget_counts_steps_for_small_and_long_data() -> None:
@@ -142,7 +143,7 @@ def test_baseline_warning_names_the_winner_and_both_scores() -> None:
 
 
 def test_train_saves_validation_scores_of_model_and_baselines(trained_run: Path) -> None:
-    val = pipeline.load_run(trained_run).ckpt["val_mse"]
+    val = load_run(trained_run).state.val_mse
     assert set(val) == {"model", "repeat_last", "seasonal_naive", "linear"}
     assert all(np.isfinite(v) and v >= 0 for v in val.values())
 
@@ -150,7 +151,7 @@ def test_train_saves_validation_scores_of_model_and_baselines(trained_run: Path)
 def test_run_from_before_the_highway_predicts_the_same(tmp_path: Path) -> None:
     """tests/fixtures/run_v1 was trained by the release before the highway and the data-chosen
     sizes (and its forecast.csv written then): it loads with no highway and forecasts the same."""
-    run = pipeline.load_run(FIXTURES / "run_v1")
+    run = load_run(FIXTURES / "run_v1")
     assert run.model.highway is None and run.cfg.model.highway is False and not run.model.window_scale
     got = run.forecast(str(FIXTURES / "run_v1" / "data.csv"))
     want = pd.read_csv(FIXTURES / "run_v1" / "forecast.csv")

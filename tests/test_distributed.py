@@ -12,7 +12,7 @@ import pytest
 import torch
 from helpers import synthetic_frame, write_csv
 
-from forecast import pipeline
+from forecast.run import load_run
 
 EPOCHS = 2
 TINY = [
@@ -74,7 +74,7 @@ def test_two_processes_write_one_run(tmp_path: Path) -> None:
     assert history["epoch"].tolist() == list(range(1, EPOCHS + 1))
     assert (history[["train_loss", "val_loss"]] > 0).all().all()
     # the run directory works like a single process's
-    loaded = pipeline.load_run(run)
+    loaded = load_run(run)
     assert len(loaded.forecast()) == 3
 
 

@@ -10,8 +10,9 @@ import pandas as pd
 import torch
 from helpers import Cli, assert_user_error, synthetic_frame, write_csv
 
-from forecast import config, data
+from forecast import config, read
 from forecast.config import DataConfig
+from forecast.panel import split_borders
 
 
 def test_evaluate_on_another_split_leaves_the_test_metrics(cli: Cli, trained_run: Path, tmp_path: Path) -> None:
@@ -34,15 +35,15 @@ def test_row_count_split_does_not_bind_new_data(cli: Cli, tmp_path: Path) -> Non
 
 def test_default_target_is_never_a_feature() -> None:
     frame = synthetic_frame(columns=("a", "b"))
-    targets, features = data.resolve_targets(frame, DataConfig(features=["b"]), "date", "f.csv")
+    targets, features = read.resolve_targets(frame, DataConfig(features=["b"]), "date", "f.csv")
     assert targets == ["a"] and features == ["b"]
 
 
 def test_zero_parts_fit_either_kind_of_split() -> None:
     fractions = config.check(config.from_dict({"data": {"split": {"train": 0.8, "val": 0, "test": 0.2}}}))
     counts = config.check(config.from_dict({"data": {"split": {"train": 200, "val": 0, "test": 50}}}))
-    assert data.split_borders(pd.Series([300]).to_numpy(), fractions.data.split).tolist() == [[240, 240, 300]]
-    assert data.split_borders(pd.Series([300]).to_numpy(), counts.data.split).tolist() == [[200, 200, 250]]
+    assert split_borders(pd.Series([300]).to_numpy(), fractions.data.split).tolist() == [[240, 240, 300]]
+    assert split_borders(pd.Series([300]).to_numpy(), counts.data.split).tolist() == [[200, 200, 250]]
 
 
 def test_intervals_need_validation_rows(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:

@@ -15,10 +15,12 @@ import torch
 from helpers import HORIZON, LOOKBACK, SMALL, Cli, assert_user_error, long_frame, synthetic_frame, write_csv
 from torch import nn
 
-from forecast import config, data, pipeline
+from forecast import calendar, config, prepare
 from forecast.config import ModelConfig
 from forecast.errors import ForecastError
 from forecast.model import build_model, count_parameters
+from forecast.panel import load_panel, split_borders
+from forecast.run import load_run
 from forecast.windows import PARTS, series_of, window_starts
 
 
@@ -129,7 +131,7 @@ def test_segment_and_independent_channels_train_and_predict(cli: Cli, multi_csv:
     )
     ckpt = torch.load(run / "model.pt", weights_only=True)
     assert ckpt["config"]["model"]["segment"] == 6 and ckpt["config"]["model"]["channels"] == "independent"
-    loaded = pipeline.load_run(run)
+    loaded = load_run(run)
     assert loaded.model.independent and loaded.model.rnn.input_size == 6 * 2  # (own value, c) x 6 rows
     cli.ok("predict", run)
     future = read_times(run / "forecast.csv")
@@ -155,9 +157,9 @@ def calendar_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_calendar_forecast(cli: Cli, calendar_run: Path, tmp_path: Path) -> None:
-    run = pipeline.load_run(calendar_run)
-    assert run.model.n_future == len(data.CALENDAR_COLUMNS)
-    assert run.model.head.in_features == 8 * LOOKBACK + HORIZON * len(data.CALENDAR_COLUMNS)
+    run = load_run(calendar_run)
+    assert run.model.n_future == len(calendar.CALENDAR_COLUMNS)
+    assert run.model.head.in_features == 8 * LOOKBACK + HORIZON * len(calendar.CALENDAR_COLUMNS)
     out = tmp_path / "forecast.csv"
     result = cli.ok("predict", calendar_run, "--out", out)
     assert result.stdout.strip() == f"wrote {HORIZON} rows to {out}"
@@ -172,13 +174,13 @@ def test_calendar_forecast(cli: Cli, calendar_run: Path, tmp_path: Path) -> None
 
 
 def test_calendar_forecast_depends_on_the_future_timestamps(calendar_run: Path) -> None:
-    run = pipeline.load_run(calendar_run)
-    prep = pipeline.run_data(run, None)
+    run = load_run(calendar_run)
+    prep = run.data_for(None)
     x = torch.from_numpy(prep.scaled[-LOOKBACK:][None])  # the last window, calendar columns included
     last = pd.Timestamp(prep.panel.times[-1])
 
     def future(times: list[pd.Timestamp]) -> torch.Tensor:
-        return torch.from_numpy(data.calendar_features(np.array(times, dtype="datetime64[ns]"))).float()[None]
+        return torch.from_numpy(calendar.calendar_features(np.array(times, dtype="datetime64[ns]"))).float()[None]
 
     with torch.inference_mode():
         real = run.model(x, future(next_steps(last)))
@@ -241,11 +243,11 @@ def test_windows_never_cross_series(tmp_path: Path) -> None:
     cfg = config.Config()
     cfg.data.path, cfg.data.id_column, cfg.data.target, cfg.data.features = str(csv), "id", ["y"], ["x"]
     cfg.model.lookback, cfg.model.horizon = LOOKBACK, HORIZON
-    full = data.load_panel(cfg.data)
+    full = load_panel(cfg.data)
     assert full.ids == ["s1", "s2", "s3", "tiny"]
-    kept = pipeline.drop_short_series(full, cfg, lambda msg: None)
+    kept = prepare.drop_short_series(full, cfg, lambda msg: None)
     for panel in (full, kept):
-        borders = data.split_borders(panel.lengths(), cfg.data.split)
+        borders = split_borders(panel.lengths(), cfg.data.split)
         for part in (*PARTS, "all"):
             starts = window_starts(panel.offsets, borders, part, LOOKBACK, HORIZON)
             assert len(starts)
@@ -257,7 +259,7 @@ def test_windows_never_cross_series(tmp_path: Path) -> None:
             if panel is full:
                 assert panel.ids.index("tiny") not in first  # 20 rows: no window in any part
     # the kept panel's test windows: each series' own test rows, nothing more
-    borders = data.split_borders(kept.lengths(), cfg.data.split)
+    borders = split_borders(kept.lengths(), cfg.data.split)
     starts = window_starts(kept.offsets, borders, "test", LOOKBACK, HORIZON)
     counts = np.bincount(series_of(starts, kept.offsets), minlength=3)
     assert dict(zip(kept.ids, counts.tolist(), strict=True)) == TEST_WINDOWS
@@ -435,7 +437,7 @@ def test_info_parameter_counts_gru(cli: Cli, trained_run: Path) -> None:
     gru, lstm = rnn_count(nn.GRU, 1, 8, 1), rnn_count(nn.LSTM, 1, 8, 1)
     highway = (LOOKBACK + 1) * HORIZON  # one (L -> H) map shared by the target columns
     assert (rec, head, other, other_rec) == (gru, (8 * LOOKBACK + 1) * HORIZON + highway, "lstm", lstm)
-    assert total == rec + head == count_parameters(pipeline.load_run(trained_run).model)
+    assert total == rec + head == count_parameters(load_run(trained_run).model)
     assert other_total == lstm + head and lstm * 3 == gru * 4
 
 
@@ -461,7 +463,7 @@ def test_info_parameter_counts_lstm(cli: Cli, multi_csv: Path, tmp_path: Path) -
     assert (rec, other, other_rec) == (lstm, "gru", gru)
     assert rec * 3 == other_rec * 4  # four gate blocks instead of three: a third more
     assert head == (8 * LOOKBACK + 1) * HORIZON + (LOOKBACK + 1) * HORIZON and other_total == gru + head
-    model = pipeline.load_run(run).model
+    model = load_run(run).model
     assert isinstance(model.rnn, nn.LSTM) and total == count_parameters(model) == rec + head
 
 

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 from helpers import SMALL, Cli, assert_user_error
 
-from forecast import data
+from forecast import calendar, panel, read
 from forecast.config import DataConfig
 from forecast.errors import ForecastError
+from forecast.panel import load_panel
 
 
 def write_series(path: Path, times: list, column: str = "date", n_cols: int = 1) -> Path:
@@ -23,12 +24,12 @@ def write_series(path: Path, times: list, column: str = "date", n_cols: int = 1)
     return path
 
 
-def panel_of(path: Path, **kwargs) -> data.Panel:
-    return data.load_panel(DataConfig(path=str(path), **kwargs))
+def panel_of(path: Path, **kwargs) -> panel.Panel:
+    return load_panel(DataConfig(path=str(path), **kwargs))
 
 
-def written(panel: data.Panel, times: np.ndarray) -> list[str]:
-    return list(data.format_times(times, panel.time_format or data.DEFAULT_TIME_FORMAT))
+def written(panel: panel.Panel, times: np.ndarray) -> list[str]:
+    return list(read.format_times(times, panel.time_format or read.DEFAULT_TIME_FORMAT))
 
 
 def quarters(start: int, n: int, layout: str) -> list[str]:
@@ -43,8 +44,8 @@ def test_quarter_strings_are_quarter_starts(tmp_path: Path, layout: str) -> None
     path = write_series(tmp_path / "q.csv", quarters(1998, 30, layout), column="quarter")
     panel = panel_of(path)
     assert panel.times[0] == np.datetime64("1998-01-01") and panel.times[5] == np.datetime64("1999-04-01")
-    assert panel.freq == "QS-JAN" and data.season_length(panel.freq) == 4
-    future = data.continue_times(panel.times[-1:], panel.freq, 3)[0]  # last: 2005 Q2
+    assert panel.freq == "QS-JAN" and calendar.season_length(panel.freq) == 4
+    future = calendar.continue_times(panel.times[-1:], panel.freq, 3)[0]  # last: 2005 Q2
     assert list(future) == list(pd.to_datetime(["2005-07-01", "2005-10-01", "2006-01-01"]))
     assert written(panel, future) == [layout.format(y=y, q=q) for y, q in ((2005, 3), (2005, 4), (2006, 1))]
 
@@ -57,7 +58,7 @@ def test_month_names_are_month_starts(tmp_path: Path, layout: str, first: str, l
     months = pd.date_range("1998-01-01", periods=30, freq="MS")
     panel = panel_of(write_series(tmp_path / "m.csv", list(months.strftime(layout)), column="month"))
     assert panel.times[0] == np.datetime64("1998-01-01") and panel.freq == "MS" and panel.time_format == layout
-    future = data.continue_times(panel.times[-1:], panel.freq, 2)[0]
+    future = calendar.continue_times(panel.times[-1:], panel.freq, 2)[0]
     assert list(future) == list(pd.to_datetime(["2000-07-01", "2000-08-01"]))
     assert written(panel, future)[0] == later and written(panel, panel.times[:1]) == [first]
 
@@ -65,24 +66,24 @@ def test_month_names_are_month_starts(tmp_path: Path, layout: str, first: str, l
 def test_integer_year_column_is_an_annual_series(tmp_path: Path) -> None:
     path = tmp_path / "nile.csv"
     pd.DataFrame({"year": np.arange(1871, 1971), "flow": np.linspace(1000, 800, 100)}).to_csv(path, index=False)
-    assert data.detect_date_column(pd.read_csv(path), None, str(path)) == "year"
+    assert read.detect_date_column(pd.read_csv(path), None, str(path)) == "year"
     panel = panel_of(path)
     assert panel.times[0] == np.datetime64("1871-01-01") and panel.freq == "YS-JAN" and panel.time_format == "%Y"
-    assert data.season_length(panel.freq) == 1
-    future = data.continue_times(panel.times[-1:], panel.freq, 2)[0]
+    assert calendar.season_length(panel.freq) == 1
+    future = calendar.continue_times(panel.times[-1:], panel.freq, 2)[0]
     assert written(panel, future) == ["1971", "1972"]
 
 
 def test_integer_counter_named_year_is_not_a_time_column() -> None:
     df = pd.DataFrame({"year": [1, 2, 3], "y": [1.0, 2.0, 3.0]})  # years since something: not dates
     with pytest.raises(ForecastError, match="no time column found"):
-        data.detect_date_column(df, None, "f.csv")
+        read.detect_date_column(df, None, "f.csv")
 
 
 def test_year_and_month_columns_are_not_taken_for_an_annual_series() -> None:
     df = pd.DataFrame({"year": [2000, 2000, 2000], "month": [1, 2, 3], "y": [1.0, 2.0, 3.0]})
     with pytest.raises(ForecastError, match="no time column found .*set data.date_column"):
-        data.detect_date_column(df, None, "f.csv")
+        read.detect_date_column(df, None, "f.csv")
 
 
 @pytest.mark.parametrize(("layout", "freq"), [("%G-W%V", "W-MON"), ("%G-W%V-%u", "W-MON")])
@@ -90,8 +91,8 @@ def test_iso_weeks_are_their_mondays(tmp_path: Path, layout: str, freq: str) -> 
     mondays = pd.date_range("2019-12-30", periods=60, freq="W-MON")  # 2020-W01 .. 2021-W07
     panel = panel_of(write_series(tmp_path / "w.csv", list(mondays.strftime(layout)), column="week"))
     assert panel.times[0] == np.datetime64("2019-12-30") and panel.freq == freq and panel.time_format == layout
-    assert data.season_length(panel.freq) == 52
-    future = data.continue_times(panel.times[-1:], panel.freq, 2)[0]
+    assert calendar.season_length(panel.freq) == 52
+    future = calendar.continue_times(panel.times[-1:], panel.freq, 2)[0]
     assert written(panel, future)[0] == pd.Timestamp(mondays[-1] + pd.Timedelta(weeks=1)).strftime(layout)
     assert written(panel, panel.times[:1])[0].startswith("2020-W01")
 
@@ -105,7 +106,7 @@ def test_iso_week_that_does_not_exist_names_its_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize("times", [[1500, 1501, 1502], ["1600 Q1", "1600 Q2", "1600 Q3"], ["1500-01-01"] * 3])
 def test_times_pandas_cannot_hold_are_an_error_not_a_wrong_date(times: list) -> None:
     with pytest.raises(ForecastError, match=r"'year' in f.csv has (a value that is not a time|times outside)"):
-        data.read_times(pd.Series(times), "year", "f.csv")
+        read.read_times(pd.Series(times), "year", "f.csv")
 
 
 def test_layout_varying_between_rows_is_written_as_iso(tmp_path: Path) -> None:

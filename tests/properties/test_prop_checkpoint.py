@@ -28,7 +28,7 @@ PAYLOAD = {
     "linear": torch.zeros(5, 2),
 }
 with tempfile.TemporaryDirectory() as _folder:
-    checkpoint.save(Path(_folder) / "model.pt", PAYLOAD)
+    checkpoint.save_payload(Path(_folder) / "model.pt", PAYLOAD)
     RAW = (Path(_folder) / "model.pt").read_bytes()
 
 
@@ -50,4 +50,4 @@ def test_damaged_checkpoints_fail_cleanly(raw: bytes) -> None:
         except ForecastError as e:
             assert "model.pt" in str(e)
         else:
-            assert isinstance(loaded, dict) and set(checkpoint.REQUIRED) <= set(loaded)
+            assert isinstance(loaded, checkpoint.RunState) and isinstance(loaded.record, checkpoint.Record)

@@ -13,8 +13,9 @@ import pandas as pd
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from forecast import data
+from forecast import read
 from forecast.config import DataConfig
+from forecast.panel import Panel, fit_scaler, load_panel, split_borders
 
 # ---------------------------------------------------------------- split borders
 
@@ -35,7 +36,7 @@ def test_split_borders_percentages_are_exact(lengths: np.ndarray, parts: tuple[i
     # fractions as people write them (0.7, 0.29): floor(rows * fraction) with no floating-point noise
     train, val, test = parts
     split = {"train": train / 100, "val": val / 100, "test": test / 100}
-    borders = data.split_borders(lengths, split)
+    borders = split_borders(lengths, split)
     n_train = [n * train // 100 for n in lengths]
     n_val = [n * val // 100 for n in lengths]
     assert borders[:, 0].tolist() == n_train
@@ -58,7 +59,7 @@ def fractions(draw: st.DrawFn) -> tuple[float, float, float]:
 def test_split_borders_any_fractions(lengths: np.ndarray, parts: tuple[float, float, float]) -> None:
     train, val, test = parts
     assume(train + val + test <= 1)
-    borders = data.split_borders(lengths, {"train": train, "val": val, "test": test})
+    borders = split_borders(lengths, {"train": train, "val": val, "test": test})
     assert borders.shape == (len(lengths), 3)
     assert (np.diff(borders, axis=1) >= 0).all() and (borders[:, 0] >= 0).all()
     assert (borders[:, 2] <= lengths).all()
@@ -74,7 +75,7 @@ def test_split_borders_any_fractions(lengths: np.ndarray, parts: tuple[float, fl
     st.integers(0, 100),
 )
 def test_split_borders_row_counts(lengths: np.ndarray, train: int, val: int, test: int) -> None:
-    borders = data.split_borders(lengths, {"train": train, "val": val, "test": test})
+    borders = split_borders(lengths, {"train": train, "val": val, "test": test})
     assert borders.tolist() == [[train, train + val, train + val + test]] * len(lengths)
 
 
@@ -82,7 +83,7 @@ def test_split_borders_row_counts(lengths: np.ndarray, train: int, val: int, tes
 
 
 @st.composite
-def scaled_panels(draw: st.DrawFn) -> tuple[data.Panel, np.ndarray]:
+def scaled_panels(draw: st.DrawFn) -> tuple[Panel, np.ndarray]:
     lengths = draw(st.lists(st.integers(2, 40), min_size=1, max_size=3))
     n_columns = draw(st.integers(1, 3))
     finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
@@ -94,7 +95,7 @@ def scaled_panels(draw: st.DrawFn) -> tuple[data.Panel, np.ndarray]:
         )
     )
     train_end = np.array([draw(st.integers(1, n)) for n in lengths])
-    panel = data.Panel(
+    panel = Panel(
         values=values,
         times=np.zeros(len(values), dtype="datetime64[ns]"),
         columns=[f"c{j}" for j in range(n_columns)],
@@ -107,9 +108,9 @@ def scaled_panels(draw: st.DrawFn) -> tuple[data.Panel, np.ndarray]:
 
 
 @given(scaled_panels())
-def test_scaler_round_trip(case: tuple[data.Panel, np.ndarray]) -> None:
+def test_scaler_round_trip(case: tuple[Panel, np.ndarray]) -> None:
     panel, train_end = case
-    scaler = data.fit_scaler(panel, train_end)
+    scaler = fit_scaler(panel, train_end)
     scaled = scaler.transform(panel)
     series = np.repeat(np.arange(len(panel.ids)), panel.lengths())
     back = scaler.inverse(scaled[:, None, :], series, panel.n_targets)[:, 0, :]
@@ -122,7 +123,7 @@ def test_scaler_round_trip(case: tuple[data.Panel, np.ndarray]) -> None:
 
 # ---------------------------------------------------------------- CSV parsing
 
-NAME = st.text(string.ascii_lowercase, min_size=1, max_size=6).filter(lambda n: n not in data.DATE_NAMES)
+NAME = st.text(string.ascii_lowercase, min_size=1, max_size=6).filter(lambda n: n not in read.DATE_NAMES)
 FREQS = {"h": "%Y-%m-%d %H:%M:%S", "15min": "%Y-%m-%dT%H:%M:%S", "D": "%Y-%m-%d"}
 OFFSETS = {
     "": pd.Timedelta(0),
@@ -179,7 +180,7 @@ def test_odd_but_valid_csv_files_parse(case: dict) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "odd.csv"
         path.write_bytes(render(case).encode())
-        panel = data.load_panel(DataConfig(path=str(path), target=case["names"]))
+        panel = load_panel(DataConfig(path=str(path), target=case["names"]))
     assert panel.columns == case["names"]
     expected = np.array([case["columns"][name] for name in case["names"]], dtype=float).T
     np.testing.assert_array_equal(panel.values, expected)  # repr() round-trips floats exactly

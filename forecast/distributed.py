@@ -1,0 +1,63 @@
+"""Where the work runs: the device, bf16 autocast, and torchrun's process group."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from forecast.errors import ForecastError
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ForecastError("train.device is cuda but no CUDA GPU is available; use --device cpu or auto")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ForecastError("train.device is mps but MPS is not available; use --device cpu or auto")
+    return torch.device(name)
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size) under torchrun, else (0, 1)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed(device: str) -> tuple[int, int]:
+    """Join the process group when started by torchrun (WORLD_SIZE > 1); return (rank, world size)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        use_cuda = device in ("auto", "cuda") and torch.cuda.is_available()
+        if use_cuda:
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    return world()
+
+
+def close_distributed() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def share(value: Any) -> Any:
+    """Rank 0's value on every rank (identity without torchrun)."""
+    if world()[1] == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def autocast(device: torch.device, precision: str) -> Any:
+    return torch.autocast(
+        device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16" and device.type == "cuda"
+    )

@@ -1,0 +1,157 @@
+"""Forecasts from a trained model: the one batched prediction loop, long output frames with their
+timestamps, and conformal intervals."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from forecast import calendar
+from forecast.checkpoint import RunState
+from forecast.config import Config
+from forecast.distributed import autocast
+from forecast.errors import ForecastError
+from forecast.model import Forecaster
+from forecast.panel import Scaler
+from forecast.prepare import Prepared
+from forecast.windows import Windows, series_of
+
+CHUNK_WINDOWS = 4096  # inference streams this many windows at a time
+QUANTILE_LEVELS = np.linspace(0, 1, 201)  # stored conformal quantiles of |validation residual|
+
+
+@dataclass
+class Predictor:
+    """A trained model and what its forecasts need: the resolved config, target names and device."""
+
+    model: Forecaster
+    cfg: Config
+    targets: list[str]
+    device: torch.device
+
+
+def predict_chunks(
+    p: Predictor, prep: Prepared, starts: np.ndarray, ahead: bool = False, progress: bool = False
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (starts chunk, scaled forecasts (W, H, T)) for every window, batched, in bounded memory.
+
+    ahead: the windows end at their series' last row, so the calendar inputs of the forecast steps
+    come from the times that follow it rather than from rows of the data.
+    """
+    from tqdm.auto import tqdm
+
+    cfg, model = p.cfg, p.model
+    values = torch.from_numpy(prep.scaled).to(p.device)
+    windows = Windows(values, model.n_targets, cfg.model.lookback, cfg.model.horizon, model.n_future)
+    model.eval()
+    chunks = range(0, len(starts), CHUNK_WINDOWS)
+    bar = tqdm(
+        chunks,
+        desc="forecasting",
+        unit="chunk",
+        disable=not progress or len(chunks) < 4,
+        file=sys.stderr,
+        mininterval=1.0,  # a readable log where stderr is not a terminal
+        dynamic_ncols=True,
+    )
+    for i in bar:
+        chunk = starts[i : i + CHUNK_WINDOWS]
+        index = torch.from_numpy(chunk).to(p.device)
+        future = future_calendar(p, prep, chunk) if ahead else windows.future(index)
+        with torch.inference_mode(), autocast(p.device, cfg.train.precision):
+            pred = model(windows.inputs(index), future)
+        yield chunk, pred.float().cpu().numpy()
+
+
+def future_calendar(p: Predictor, prep: Prepared, starts: np.ndarray) -> torch.Tensor | None:
+    """(W, H, C) calendar inputs of the steps after windows that end at their series' last row."""
+    if not p.model.n_future:
+        return None
+    times = target_times(prep, starts + p.cfg.model.lookback - 1, p.cfg.model.horizon, ahead=True)
+    features = calendar.calendar_features(times.reshape(-1)).reshape(*times.shape, -1)
+    return torch.from_numpy(features).float().to(p.device)
+
+
+def target_times(prep: Prepared, origins: np.ndarray, horizon: int, ahead: bool) -> np.ndarray:
+    """(W, H) times of the steps after each origin row: the data's own, or (ahead) continued by its calendar."""
+    panel = prep.panel
+    if ahead:
+        return calendar.continue_times(panel.times[origins], panel.freq, horizon, panel.holidays)
+    return panel.times[origins[:, None] + np.arange(1, horizon + 1)]
+
+
+def interval_width(half_width: np.ndarray, scaler: Scaler, series: np.ndarray, n_targets: int) -> np.ndarray:
+    """(W, H, T) half-widths in original units for windows of `series`, from scaled (H, T) ones."""
+    return half_width[None, :, :] * scaler.scale[series, None, :n_targets]
+
+
+def conformal_half_width(state: RunState, coverage: float | None) -> np.ndarray | None:
+    """(H, T) half-widths in scaled units: the finite-sample-corrected quantile of validation |residuals|."""
+    if coverage is None:
+        return None
+    if state.conformal is None:
+        raise ForecastError(
+            "this run has no validation windows, so it cannot give intervals; train with data.split.val > 0"
+        )
+    n = state.n_val_windows
+    level = min(1.0, math.ceil((n + 1) * coverage) / n)
+    q = state.conformal.numpy()  # (levels, H, T)
+    i = int(np.searchsorted(QUANTILE_LEVELS, level - 1e-12))
+    return q[min(i, len(q) - 1)]
+
+
+def long_frame(
+    p: Predictor, prep: Prepared, chunk: np.ndarray, pred: np.ndarray, ahead: bool, half_width: np.ndarray | None
+) -> pd.DataFrame:
+    """One row per (window, step, target): series, target, origin, timestamp, step, y_pred[, y_true][, y_lo, y_hi].
+
+    ahead: forecasts after each series' last row (no actuals); else a backtest with its actuals."""
+    L, H, T = p.cfg.model.lookback, p.cfg.model.horizon, len(p.targets)
+    series = series_of(chunk, prep.panel.offsets)
+    y_pred = prep.scaler.inverse(pred, series, T)  # (W, H, T)
+    W = len(chunk)
+    origin_rows = chunk + L - 1
+    frame: dict[str, Any] = {}
+    if p.cfg.data.id_column:
+        frame["series"] = np.repeat(np.array(prep.panel.ids, dtype=object)[series], H * T)
+    frame["target"] = np.tile(np.array(p.targets, dtype=object), W * H)
+    frame["origin"] = np.repeat(prep.panel.times[origin_rows], H * T)
+    frame["timestamp"] = np.repeat(target_times(prep, origin_rows, H, ahead).reshape(-1), T)
+    frame["step"] = np.tile(np.repeat(np.arange(1, H + 1), T), W)
+    frame["y_pred"] = y_pred.reshape(-1)
+    if not ahead:
+        frame["y_true"] = prep.windows(p.cfg, scaled=False).targets(chunk).reshape(-1)
+    if half_width is not None:
+        width = interval_width(half_width, prep.scaler, series, T)
+        frame["y_lo"] = (y_pred - width).reshape(-1)
+        frame["y_hi"] = (y_pred + width).reshape(-1)
+    return pd.DataFrame(frame)
+
+
+def backtest_frames(
+    p: Predictor, prep: Prepared, starts: np.ndarray, half_width: np.ndarray | None = None, progress: bool = False
+) -> Iterator[pd.DataFrame]:
+    """The long predictions table of the windows at `starts`, chunk by chunk, in original units."""
+    for chunk, pred in predict_chunks(p, prep, starts, progress=progress):
+        yield long_frame(p, prep, chunk, pred, False, half_width)
+
+
+def forecast_frame(p: Predictor, prep: Prepared, half_width: np.ndarray | None = None) -> pd.DataFrame:
+    """The `horizon` steps after each series' last row."""
+    L = p.cfg.model.lookback
+    short = [sid or "the series" for sid, n in zip(prep.panel.ids, prep.panel.lengths(), strict=True) if n < L]
+    if short:
+        raise ForecastError(f"{', '.join(short[:5])} has fewer rows than lookback ({L}); cannot forecast")
+    last_starts = prep.panel.offsets[1:] - L
+    frames = [
+        long_frame(p, prep, chunk, pred, True, half_width)
+        for chunk, pred in predict_chunks(p, prep, last_starts, ahead=True)
+    ]
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,187 @@
+"""A panel made ready for the model: split, scaled and windowed, with the sizes, base forecast and
+highway start chosen from its training windows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from forecast import calendar, choices, config
+from forecast.config import Config
+from forecast.errors import ForecastError, Log
+from forecast.model import Forecaster
+from forecast.panel import Panel, Scaler, fit_scaler, split_borders
+from forecast.windows import PARTS, Windows, series_of, window_starts
+
+MAX_STAT_WINDOWS = 20_000  # the linear baseline, conformal quantiles and the highway's fit use at most this many
+
+
+@dataclass
+class Prepared:
+    """A panel in original units plus what the model sees: its scaled (N, F) values."""
+
+    panel: Panel
+    borders: np.ndarray  # (S, 3) ends of train/val/test, rows from each series' start
+    scaler: Scaler
+    scaled: np.ndarray  # (N, F) float32, targets first, then features, then calendar columns
+    test_rows: np.ndarray | None = None  # (S, 2) [from, to) rows whose targets are the test part, if not the split's
+    windows_from: str = "the test split of the training data (data.split)"  # what "test" means here, for people
+
+    def starts(self, part: str, lookback: int, horizon: int) -> np.ndarray:
+        borders = self.borders
+        if part == "test" and self.test_rows is not None:  # new data: test is the rows after the training data
+            borders = np.column_stack([self.test_rows[:, 0], self.test_rows[:, 0], self.test_rows[:, 1]])
+        return window_starts(self.panel.offsets, borders, part, lookback, horizon)
+
+    def windows(self, cfg: Config, scaled: bool = True) -> Windows:
+        """Windows over the scaled inputs (numpy), or with scaled=False over the values in original units."""
+        values = self.scaled if scaled else self.panel.values
+        return Windows(values, self.panel.n_targets, cfg.model.lookback, cfg.model.horizon)
+
+
+def n_future(cfg: Config) -> int:
+    """Known-future input columns: the calendar's, when data.calendar is on."""
+    return len(calendar.CALENDAR_COLUMNS) if cfg.data.calendar else 0
+
+
+def model_inputs(panel: Panel, scaler: Scaler, cfg: Config) -> np.ndarray:
+    scaled = scaler.transform(panel)
+    if cfg.data.calendar:
+        scaled = np.hstack([scaled, calendar.calendar_features(panel.times)])
+    return scaled.astype(np.float32)
+
+
+def prepare(cfg: Config, panel: Panel, scaler: Scaler | None = None) -> Prepared:
+    """Split and scale; given a trained scaler (new data for a trained model), row-count splits
+    longer than a series are cut at its end rather than refused."""
+    borders = split_borders(panel.lengths(), cfg.data.split, strict=scaler is None)
+    borders = fit_borders(borders, cfg)
+    if scaler is None:
+        scaler = fit_scaler(panel, borders[:, 0])
+    return Prepared(panel, borders, scaler, model_inputs(panel, scaler, cfg))
+
+
+def fit_borders(borders: np.ndarray, cfg: Config) -> np.ndarray:
+    """Give a requested validation or test part at least `horizon` rows, taken from the parts before it.
+
+    Six years of monthly data split 0.7/0.1/0.2 has a 7-row validation part: too short for one
+    12-month window. Borders move earlier rather than refuse the file; train keeps what is left.
+    """
+    H, borders = cfg.model.horizon, borders.copy()
+    for i, part in ((2, "test"), (1, "val")):
+        if cfg.data.split[part] > 0:
+            short = borders[:, i] - borders[:, i - 1] < H
+            borders[short, i - 1] = np.maximum(borders[short, i] - H, 0)
+            if i == 2:  # a longer test part may leave val shorter than train's end
+                borders[:, 0] = np.minimum(borders[:, 0], borders[:, 1])
+    return borders
+
+
+def subsample(starts: np.ndarray, n: int) -> np.ndarray:
+    """At most n of `starts`, a fixed random choice in order."""
+    if len(starts) <= n:
+        return starts
+    return np.sort(np.random.default_rng(0).choice(starts, n, replace=False))
+
+
+def check_windows(prep: Prepared, cfg: Config, path: str) -> dict[str, int]:
+    """Count windows per part; a part that has rows but no window is an error."""
+    L, H = cfg.model.lookback, cfg.model.horizon
+    counts = {part: len(prep.starts(part, L, H)) for part in PARTS}
+    sizes = np.diff(np.hstack([np.zeros((len(prep.borders), 1), np.int64), prep.borders]), axis=1)
+    for i, part in enumerate(PARTS):
+        rows = int(sizes[:, i].max())
+        if counts[part] == 0 and (rows > 0 or part == "train"):
+            need = f"lookback + horizon = {L + H}" if part == "train" else f"horizon = {H}"
+            raise ForecastError(
+                f"the {part} split of {path} has no complete window: it has {rows} rows (per series, at most) "
+                f"and needs {need}; use more data, a shorter lookback/horizon, or change data.split"
+            )
+    return counts
+
+
+def choose_sizes(cfg: Config, panel: Panel) -> list[str]:
+    """Horizon, lookback, season and segment from the frequency and series lengths, where unset."""
+    train_rows = int(np.median(split_borders(panel.lengths(), cfg.data.split, strict=False)[:, 0]))
+    return choices.choose_sizes(cfg, calendar.season_length(panel.freq), panel.freq, train_rows)
+
+
+def drop_short_series(panel: Panel, cfg: Config, log: Log) -> Panel:
+    """Skip (with a warning) the series of a multi-series file too short for one training window."""
+    if len(panel.ids) == 1:
+        return panel
+    if config.split_is_counts(cfg.data.split):  # row counts: series shorter than the split are skipped
+        need = int(sum(cfg.data.split.values()))
+        covered = panel.lengths() >= need
+        if not covered.any():
+            split_borders(panel.lengths(), cfg.data.split)  # raises, naming the rows asked for
+        panel = select_series(panel, covered, f"shorter than data.split's {need} rows", log)
+    borders = split_borders(panel.lengths(), cfg.data.split)
+    keep = borders[:, 0] >= cfg.model.lookback + cfg.model.horizon
+    if not keep.any():
+        raise ForecastError("no series is long enough for one training window (lookback + horizon rows)")
+    return select_series(panel, keep, "too short for one training window", log)
+
+
+def select_series(panel: Panel, keep: np.ndarray, why: str, log: Log) -> Panel:
+    """The panel without the series where `keep` is False, named in a warning."""
+    if keep.all():
+        return panel
+    skipped = [panel.ids[i] for i in np.flatnonzero(~keep)]
+    more = " ..." if len(skipped) > 10 else ""
+    log(f"warning: skipping {len(skipped)} series {why}: {', '.join(skipped[:10])}{more}")
+    return panel.select(keep)
+
+
+def choose_norm(cfg: Config, prep: Prepared) -> list[str]:
+    """norm auto: seasonal when the season fits the lookback and seasonal naive beats repeat-last
+    on the training windows, else last."""
+    if cfg.model.norm != "auto":
+        return []
+    season = cfg.model.season or 1
+    fits = 1 < season <= cfg.model.lookback
+    starts = subsample(prep.starts("train", cfg.model.lookback, cfg.model.horizon), MAX_STAT_WINDOWS)
+    windows = prep.windows(cfg)
+    seasonal = fits and choices.seasonal_beats_last(windows.past_targets(starts), windows.targets(starts), season)
+    cfg.model.norm = "seasonal" if seasonal else "last"
+    return [f"norm {cfg.model.norm}" + (f" (season {season})" if seasonal else "")]
+
+
+def init_highway(model: Forecaster, prep: Prepared, cfg: Config) -> str:
+    """Start the highway at the ridge fit of what the base forecast misses on the training windows.
+
+    The ridge strength is the one that best forecasts held-out windows (the last quarter of each
+    series' training rows, then the validation windows) from a fit on the earlier ones; where the
+    base alone does better, the highway starts at zero. Returns the choice, in words.
+    """
+    if model.highway is None or model.norm not in ("last", "seasonal"):
+        return ""  # with norm none or revin the highway sees raw or standardized windows: it starts at zero
+    L, H, T = cfg.model.lookback, cfg.model.horizon, prep.panel.n_targets
+    starts = subsample(prep.starts("train", L, H), MAX_STAT_WINDOWS)
+    series = series_of(starts, prep.panel.offsets)
+    first_target = starts + L - prep.panel.offsets[series]  # row within its series
+    cut = (0.75 * prep.borders[series, 0]).astype(np.int64)
+    val = subsample(prep.starts("val", L, H), MAX_STAT_WINDOWS)
+    earlier = starts[first_target + H <= cut]  # targets end before the held-out targets begin
+    held_out = np.concatenate([starts[first_target >= cut], val])
+    windows = prep.windows(cfg)
+
+    def residuals(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Normalized target windows (W, L, T) and the residuals (W, H, T) the highway should predict,
+        in the units the model's own normalization gives them."""
+        x, y = torch.from_numpy(windows.past_targets(s)), torch.from_numpy(windows.targets(s))
+        xn, base, spread = model.normalize(x, T)
+        assert base is not None  # norm last or seasonal: the base forecast
+        resid = (y - base) / spread if spread is not None else y - base
+        return xn.double().numpy(), resid.double().numpy()
+
+    lam = choices.choose_ridge(residuals(earlier), residuals(held_out))
+    if lam is None:
+        return "highway starts at zero: the base forecast alone did better on held-out windows"
+    weight, bias = choices.ridge_fit(choices.ridge_path(*residuals(starts)), lam)
+    with torch.no_grad():
+        model.highway.weight.copy_(torch.from_numpy(weight))
+        model.highway.bias.copy_(torch.from_numpy(bias))
+    return f"highway starts at the ridge fit (strength {lam:.3g}) of the training windows"

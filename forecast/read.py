@@ -1,0 +1,448 @@
+"""A file (or DataFrame) to columns: separators, time columns in the layouts people export, numeric checks."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecast.config import DataConfig
+from forecast.errors import ForecastError
+
+DATE_NAMES = ("date", "datetime", "time", "timestamp", "ds", "period", "month", "day", "quarter", "week", "year")
+
+
+YEAR_NAMES = ("year", "years", "yr", "yyyy")
+
+
+DEFAULT_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+# layouts pandas does not read on its own, as regexes with named parts: y year, q quarter,
+# m month name, w ISO week, d ISO weekday
+MONTH = r"(?P<m>[A-Za-z]{3,9}\.?)"
+
+
+SPECIAL_FORMATS = {
+    "year": r"(?P<y>[12]\d{3})",
+    "quarter": r"(?P<y>\d{4})[\s./-]*[Qq](?P<q>[1-4])",
+    "quarter_first": r"[Qq](?P<q>[1-4])[\s./-]*(?P<y>\d{4})",
+    "month_name": rf"(?P<y>\d{{4}})[\s./-]*{MONTH}",
+    "month_name_first": rf"{MONTH}[\s./,-]*(?P<y>\d{{4}})",
+    "week": r"(?P<y>\d{4})-?W(?P<w>\d{2})(?:-?(?P<d>[1-7]))?",
+}
+
+
+MONTH_NAMES = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
+
+
+MONTH_NUMBERS = {
+    **{m: i + 1 for i, m in enumerate(MONTH_NAMES)},
+    **{m[:3]: i + 1 for i, m in enumerate(MONTH_NAMES)},
+    "sept": 9,
+}
+
+
+# a UTC offset or zone after the time of day: "...12:00+02:00", "...12:00:00Z", "...12:00 UTC"
+TZ_SUFFIX = r"(?i)\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[+-]\d{2}(?::?\d{2})?|z|utc|gmt)$"
+
+
+ZONE_SUFFIX = r"(?i)(?<=\d)\s*(?:[+-]\d{2}(?::?\d{2})?|z|utc|gmt)$"
+
+
+def read_table(path: str | Path, text_columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a CSV or Parquet file into a DataFrame of strings/numbers, with clear errors.
+    `text_columns` (series ids) are read as text: "001" stays "001"."""
+    if not str(path):
+        raise ForecastError("no data file given: pass --data FILE.csv or set data.path in the config")
+    path = Path(path)
+    if not path.is_file():
+        raise ForecastError(f"data file {str(path)!r} not found")
+    if path.stat().st_size == 0:
+        raise ForecastError(f"{path} is empty")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        try:
+            return pd.read_parquet(path)
+        except ImportError:
+            raise ForecastError(f"reading {path} needs pyarrow: pip install pyarrow") from None
+        except Exception as e:  # pyarrow raises many types for a bad file
+            raise ForecastError(f"{path} is not a readable Parquet file ({type(e).__name__})") from None
+    with path.open("rb") as f:
+        head = f.read(4096)
+    if b"\x00" in head:
+        raise ForecastError(f"{path} is not a CSV file (it holds binary data)")
+    text = head.decode("utf-8-sig", errors="replace")
+    if text.lstrip().lower().startswith(("<!doctype", "<html", "<?xml")):
+        raise ForecastError(f"{path} is an HTML/XML page, not a CSV file")
+    header = text.splitlines()[0] if text.splitlines() else ""
+    sep = max([",", ";", "\t", "|"], key=header.count)
+    if header.count(sep) == 0:
+        raise ForecastError(
+            f"{path} has a single column ({header[:60]!r}); a CSV needs a time column and "
+            "numeric columns separated by ',', ';' or tabs"
+        )
+    names = [_clean_name(h) for h in header.split(sep)]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ForecastError(f"{path} has duplicate column names: {', '.join(dupes)}")
+    try:
+        df = _read_csv_fast(path, sep, [c for c in text_columns or [] if c in names])
+    except pd.errors.EmptyDataError:
+        raise ForecastError(f"{path} is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ForecastError(f"{path} could not be parsed as CSV: {msg}") from None
+    df.columns = [_clean_name(c) for c in df.columns]
+    zoned = [i for i, c in enumerate(df.columns) if isinstance(df[c].dtype, pd.DatetimeTZDtype)]
+    if zoned:  # pyarrow turned times with UTC offsets into UTC: read_times wants them as written
+        text = pd.read_csv(path, sep=sep, usecols=zoned, dtype=str, encoding="utf-8-sig", skipinitialspace=True)
+        for i in zoned:
+            df[df.columns[i]] = text.iloc[:, zoned.index(i)].to_numpy()
+    if len(df) == 0:
+        raise ForecastError(f"{path} has a header but no data rows")
+    return df
+
+
+def _clean_name(name: object) -> str:
+    """A header cell without surrounding spaces and quotes: ` "a" ` -> `a`."""
+    return str(name).strip().strip('"').strip()
+
+
+def _is_text(col: pd.Series) -> bool:
+    """Object or string dtype (pandas >= 3 reads text as `str`, not `object`)."""
+    return pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)
+
+
+def _show(value: object) -> str:
+    """A cell value for an error message: strings quoted, numbers plain (not `np.int64(1)`)."""
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _read_csv_fast(path: Path, sep: str, text_columns: list[str]) -> pd.DataFrame:
+    """pandas' fastest reader: the pyarrow engine when installed, else the C engine."""
+    dtype = dict.fromkeys(text_columns, str)
+    # pandas up to 3.0 applies dtype after the pyarrow engine has parsed ids as numbers ("001" ->
+    # "1"), so a file with an id column is read by the C engine, which reads the ids as written
+    if not text_columns:
+        try:
+            import pyarrow  # noqa: F401
+
+            return pd.read_csv(path, sep=sep, engine="pyarrow", encoding="utf-8", dtype=dtype)
+        except Exception:  # no pyarrow, or its engine refuses some valid file: the C engine decides
+            pass
+    return pd.read_csv(path, sep=sep, encoding="utf-8-sig", skipinitialspace=True, dtype=dtype)
+
+
+def file_digest(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def detect_date_column(df: pd.DataFrame, name: str | None, path: str) -> str:
+    if name is not None:
+        if name not in df.columns:
+            raise ForecastError(f"time column {name!r} not found in {path} (columns: {', '.join(df.columns)})")
+        return name
+    for col in df.columns:
+        # by name, but never a numeric column such as a `day` counter
+        if str(col).lower() in DATE_NAMES and not pd.api.types.is_numeric_dtype(df[col]):
+            return str(col)
+    for col in df.columns:
+        if _is_text(df[col]) or pd.api.types.is_datetime64_any_dtype(df[col]):
+            sample = df[col].dropna().astype(str).str.strip().head(20)
+            if len(sample) and (special_format(sample) is not None or _all_times(sample)):
+                return str(col)
+    # an integer `year` column: an annual series, unless other columns split the year (year, month)
+    finer = any(str(c).lower() in ("month", "quarter", "week", "day", "mon", "qtr") for c in df.columns)
+    for col in df.columns:
+        if str(col).lower() in YEAR_NAMES and _is_year_ints(df[col]) and not finer:
+            return str(col)
+    raise ForecastError(f"no time column found in {path} (columns: {', '.join(df.columns)}); set data.date_column")
+
+
+def _all_times(sample: pd.Series) -> bool:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bool(pd.to_datetime(sample, errors="coerce").notna().all())
+
+
+def _is_year_ints(col: pd.Series) -> bool:
+    """Integers that can only be years (1000..2999): `year` columns such as 1871, 1872, ..."""
+    if not pd.api.types.is_integer_dtype(col) or col.isna().all():
+        return False
+    return bool(col.between(1000, 2999).all())
+
+
+def parse_times(col: pd.Series, name: str, path: str) -> pd.Series:
+    """The time column as naive datetimes (see read_times)."""
+    return read_times(col, name, path)[0]
+
+
+def read_times(col: pd.Series, name: str, path: str) -> tuple[pd.Series, str]:
+    """The time column as naive datetime64[ns], and how it was written (a Panel.time_format).
+
+    Quarters, month names, ISO weeks and integer years map to the start of their period. Times
+    with UTC offsets keep their local wall time when there is one offset, or when each row is at
+    the same time of day (daily data across a DST change: a day stays a calendar day); otherwise
+    (sub-daily data across DST changes) they become UTC, which alone keeps the steps regular.
+    """
+    if pd.api.types.is_datetime64_any_dtype(col):
+        times, fmt = col, ""
+    else:
+        raw = col.astype(str).str.strip()
+        kind = special_format(raw[col.notna()].head(20)) if _is_text(col) or _is_year_ints(col) else None
+        times, fmt = parse_special(raw, kind) if kind else _to_datetime(col, raw, name, path)
+    missing = times.isna().to_numpy()
+    if missing.any():
+        i = int(np.flatnonzero(missing)[0])
+        value = "an empty cell" if pd.isna(col.iloc[i]) else _show(col.iloc[i])
+        raise ForecastError(f"time column {name!r} in {path} has a value that is not a time at line {i + 2}: {value}")
+    if getattr(times.dt, "tz", None) is not None:  # a datetime column with a zone (pyarrow, Parquet, DataFrames)
+        times, fmt = _wall_time(times)
+    try:
+        times = times.astype("datetime64[ns]")
+    except (OverflowError, pd.errors.OutOfBoundsDatetime):
+        raise ForecastError(
+            f"time column {name!r} in {path} has times outside 1678-2261, which pandas cannot hold"
+        ) from None
+    if not fmt and (times.to_numpy().astype(np.int64) % 1_000_000_000).any():
+        fmt = DEFAULT_TIME_FORMAT + ".%f"  # sub-second times keep their fractions when written
+    return times, fmt
+
+
+def special_format(sample: pd.Series) -> str | None:
+    """The SPECIAL_FORMATS pattern of the first value, if most of `sample` matches it (a stray
+    bad value is then reported by its line, not taken for a different layout)."""
+    if len(sample) == 0:
+        return None
+    for kind, pattern in SPECIAL_FORMATS.items():
+        matches = sample.str.fullmatch(pattern)
+        if matches.iloc[0] and matches.mean() > 0.5:
+            return kind
+    return None
+
+
+def parse_special(raw: pd.Series, kind: str) -> tuple[pd.Series, str]:
+    """Quarters, month names, ISO weeks or years, parsed once per distinct value; NaT where a
+    value does not match. The format is the first value's layout, kept only if it writes every
+    distinct time back exactly as the file did."""
+    codes, uniques = pd.factorize(raw)
+    parts = pd.Series(uniques).str.extract(SPECIAL_FORMATS[kind])
+    year = pd.to_numeric(parts["y"], errors="coerce")
+    if kind == "week":
+        text = parts["y"] + "-W" + parts["w"] + "-" + parts["d"].fillna("1")
+        parsed = pd.to_datetime(text, format="%G-W%V-%u", errors="coerce")
+        iso = parsed.dt.isocalendar()  # '2021-W53' does not exist: strptime would roll it into 2022
+        exists = (iso["year"] == year) & (iso["week"] == pd.to_numeric(parts["w"], errors="coerce"))
+        parsed = parsed.where(exists.fillna(False).astype(bool))
+    else:
+        if "q" in parts:
+            month = pd.to_numeric(parts["q"], errors="coerce") * 3 - 2
+        elif "m" in parts:
+            month = parts["m"].str.lower().str.rstrip(".").map(MONTH_NUMBERS)
+        else:
+            month = pd.Series(1.0, index=parts.index)
+        ok = (year.between(1678, 2261) & month.notna()).to_numpy()  # pandas' nanosecond range
+        stamps = np.full(len(parts), np.datetime64("NaT"), dtype="datetime64[M]")
+        stamps[ok] = ((year[ok] - 1970) * 12 + month[ok] - 1).to_numpy(np.int64).astype("datetime64[M]")
+        parsed = pd.Series(stamps.astype("datetime64[ns]"))
+    values = parsed.to_numpy(dtype="datetime64[ns]")
+    times = pd.Series(np.where(codes >= 0, values[np.maximum(codes, 0)], np.datetime64("NaT")), index=raw.index)
+    first = _layout_of(uniques[0], kind) if len(uniques) and not pd.isna(values[0]) else ""
+    written = np.asarray(uniques, dtype=object)
+    # 'May' reads as either month style: try both; a layout that varies between rows gets the default
+    layouts = [first, first.replace("%b", "%B")] if "%b" in first else [first]
+    fmt = next((f for f in layouts if f and (format_times(values, f) == written).all()), "")
+    return times, fmt
+
+
+def _layout_of(value: str, kind: str) -> str:
+    """The strftime layout (plus %q for the quarter) that wrote `value`: '1998 Q1' -> '%Y Q%q'."""
+    match = re.fullmatch(SPECIAL_FORMATS[kind], value)
+    assert match is not None
+    codes = {"y": "%G" if kind == "week" else "%Y", "q": "%q", "w": "%V", "d": "%u"}
+    if "m" in match.re.groupindex:
+        codes["m"] = "%b" if len(match.group("m")) == 3 else "%B"
+    spans = sorted((match.span(g), codes[g]) for g in match.re.groupindex if match.group(g) is not None)
+    out, pos = "", 0
+    for (a, b), code in spans:
+        out, pos = out + value[pos:a].replace("%", "%%") + code, b
+    return out + value[pos:].replace("%", "%%")
+
+
+def format_times(times: np.ndarray, fmt: str) -> np.ndarray:
+    """Times as text in `fmt` (strftime, plus %q for the quarter), formatted once per distinct time."""
+    uniq, inverse = np.unique(np.asarray(times, dtype="datetime64[ns]"), return_inverse=True)
+    index = pd.DatetimeIndex(uniq)
+    pieces = fmt.split("%q")
+    text = pd.Index(index.strftime(pieces[0]), dtype=object)
+    for piece in pieces[1:]:
+        text = text + index.quarter.astype(str) + pd.Index(index.strftime(piece), dtype=object)
+    return np.asarray(text, dtype=object)[inverse.reshape(-1)].reshape(np.shape(times))
+
+
+def is_day_first(raw: pd.Series) -> bool:
+    """Whether dates like 03/04/2024 put the day first: true when a first field exceeds 12."""
+    fields = raw.str.extract(r"^(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b")
+    first = pd.to_numeric(fields[0], errors="coerce")
+    return bool((first > 12).any())
+
+
+def _to_datetime(col: pd.Series, raw: pd.Series, name: str, path: str) -> tuple[pd.Series, str]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:  # the common case, vectorized: ISO 8601 times in one zone
+            fast = pd.to_datetime(raw, format="ISO8601")
+            if pd.api.types.is_datetime64_any_dtype(fast):
+                return _wall_time(fast, raw)
+        except (ValueError, TypeError):
+            pass  # the slower row-by-row parse below finds and names what is wrong
+        try:
+            dayfirst = is_day_first(raw)
+            times = pd.to_datetime(raw, errors="coerce", format="mixed", dayfirst=dayfirst)
+            mixed = times.dtype == object  # pandas < 3 returns objects for mixed offsets
+        except (ValueError, TypeError) as e:
+            text = str(e).lower()
+            if not any(word in text for word in ("timezone", "time zone", "tz", "offset")):
+                raise ForecastError(f"time column {name!r} in {path} could not be parsed: {e}") from None
+            mixed = True
+        if not mixed:
+            return _wall_time(times, raw)
+        # Offsets that change from row to row (daylight saving time) still name one instant each,
+        # so UTC holds them all. Times without any offset among them are ambiguous: refuse.
+        present = col.notna().to_numpy()
+        aware = raw.str.contains(TZ_SUFFIX, regex=True, na=False).to_numpy()
+        if not aware[present].all():
+            first = int(np.flatnonzero(present)[0])
+            i = int(np.flatnonzero(present & (aware != aware[first]))[0])
+            raise ForecastError(
+                f"time column {name!r} in {path} mixes time zones: line {i + 2} ({raw.iloc[i]!r}) and "
+                f"line {first + 2} ({raw.iloc[first]!r}) differ in having a UTC offset; convert it to one zone (or UTC)"
+            )
+        utc = pd.to_datetime(raw, errors="coerce", format="mixed", utc=True, dayfirst=dayfirst).dt.tz_localize(None)
+        local = raw.str.replace(ZONE_SUFFIX, "", regex=True)
+        wall = pd.to_datetime(local, errors="coerce", format="mixed", dayfirst=dayfirst)
+        return choose_zone(wall, utc, None)
+
+
+def _wall_time(times: pd.Series, raw: pd.Series | None = None) -> tuple[pd.Series, str]:
+    """Naive times of a zoned column, and the zone to write back (see read_times)."""
+    if getattr(times.dt, "tz", None) is None:
+        return times, ""
+    utc = times.dt.tz_convert("UTC").dt.tz_localize(None)
+    suffix = re.search(ZONE_SUFFIX, str(raw.iloc[0])) if raw is not None else None
+    return choose_zone(times.dt.tz_localize(None), utc, suffix.group(0) if suffix else None)
+
+
+def choose_zone(wall: pd.Series, utc: pd.Series, suffix: str | None) -> tuple[pd.Series, str]:
+    """Local wall times when there is one UTC offset (written back with it) or when every row is
+    at the same time of day (daily data across DST: written as local dates); else UTC."""
+    offsets = (wall - utc).dropna().unique()
+    if len(offsets) <= 1:
+        if suffix is None:
+            minutes = int(pd.Timedelta(offsets[0]).total_seconds() // 60) if len(offsets) else 0
+            sign = "+" if minutes >= 0 else "-"
+            suffix = "Z" if minutes == 0 else f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+        return wall, DEFAULT_TIME_FORMAT + suffix.replace("%", "%%")
+    tod = (wall - wall.dt.normalize()).dropna()
+    if (tod == tod.iloc[0]).all():
+        return wall, ""
+    return utc, DEFAULT_TIME_FORMAT + "Z"
+
+
+def to_numeric(df: pd.DataFrame, columns: list[str], path: str) -> np.ndarray:
+    """Columns as float64, with errors naming the first bad line and value."""
+    out = np.empty((len(df), len(columns)))
+    for j, col in enumerate(columns):
+        raw = df[col]
+        if pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw):
+            values = raw.astype(float)
+        elif _is_text(raw):
+            values = pd.to_numeric(raw, errors="coerce")
+            text = raw.astype(str).str.strip().str.lower()
+            empty = raw.isna() | text.isin(["", "nan", "na", "null", "none", "n/a"])
+            bad = (values.isna() & ~empty).to_numpy()
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                value = str(raw.iloc[i]).strip()
+                hint = "; use '.' as the decimal point" if re.fullmatch(r"[-+]?\d+,\d+", value) else ""
+                raise ForecastError(
+                    f"column {col!r} in {path} has a non-numeric value at line {i + 2}: {raw.iloc[i]!r}{hint}"
+                )
+        else:
+            raise ForecastError(f"column {col!r} in {path} is not numeric (it holds {raw.dtype} values)")
+        out[:, j] = values.to_numpy(dtype=float, na_value=np.nan)
+    if np.isinf(out).any():
+        i, j = (int(v[0]) for v in np.nonzero(np.isinf(out)))
+        raise ForecastError(f"column {columns[j]!r} in {path} has an infinite value at line {i + 2}")
+    return out
+
+
+def resolve_targets(df: pd.DataFrame, cfg: DataConfig, date_col: str, path: str) -> tuple[list[str], list[str]]:
+    reserved = {date_col, cfg.id_column}
+    for col in [*cfg.target, *cfg.features]:
+        if col not in df.columns:
+            raise ForecastError(f"column {col!r} not found in {path} (columns: {', '.join(df.columns)})")
+        if col in reserved:
+            raise ForecastError(f"column {col!r} in {path} is the time or id column; it cannot be a target or feature")
+    targets = list(cfg.target)
+    if not targets:
+        # the last numeric column, counting one whose stray bad cell to_numeric will then report
+        numeric = [c for c in df.columns if c not in reserved and c not in cfg.features and _mostly_numeric(df[c])]
+        if not numeric:
+            raise ForecastError(f"{path} has no numeric column to forecast; set data.target")
+        targets = [numeric[-1]]
+    return targets, list(cfg.features)
+
+
+def _mostly_numeric(col: pd.Series) -> bool:
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        return True
+    if not _is_text(col) or col.notna().sum() == 0:
+        return False
+    return bool(pd.to_numeric(col, errors="coerce").notna().sum() > col.notna().sum() / 2)
+
+
+def read_source(cfg: DataConfig, source: str | Path | pd.DataFrame | None) -> tuple[pd.DataFrame, str]:
+    """The DataFrame given, or the file (default cfg.path) read with its id column as text."""
+    if isinstance(source, pd.DataFrame):
+        df = source.reset_index(drop=True)
+        df.columns = [str(c).strip() for c in df.columns]
+        if len(df) == 0:
+            raise ForecastError("the DataFrame has no rows")
+        return df, "the DataFrame"
+    path = str(source or cfg.path)
+    return read_table(path, text_columns=[cfg.id_column] if cfg.id_column else []), path
+
+
+def read_ids(df: pd.DataFrame, id_column: str | None, path: str) -> np.ndarray:
+    """(N,) series ids as text ("001" stays "001"); "" for a single series. A blank id is an error."""
+    if not id_column:
+        return np.full(len(df), "", dtype=object)
+    col = df[id_column]
+    text = col.astype(str)
+    blank = (col.isna() | (text.str.strip() == "")).to_numpy()
+    if blank.any():
+        i = int(np.flatnonzero(blank)[0])
+        raise ForecastError(f"id column {id_column!r} in {path} is empty at line {i + 2}; every row needs a series id")
+    return text.to_numpy(dtype=object)

@@ -1,0 +1,181 @@
+"""A trained run, loaded: its model and state, the data it forecasts from (the training file or a
+newer one), and its forecasts, backtests and scores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecast import calendar, checkpoint, config, files, read
+from forecast.checkpoint import RunState
+from forecast.distributed import pick_device
+from forecast.errors import ForecastError, Log, stderr_log
+from forecast.inference import Predictor, backtest_frames, conformal_half_width, forecast_frame
+from forecast.model import build_model
+from forecast.panel import Scaler, load_panel, split_borders
+from forecast.prepare import Prepared, n_future, prepare, select_series
+from forecast.scoring import score
+
+
+@dataclass
+class Run(Predictor):
+    """A run directory made by `forecast train`, loaded for use."""
+
+    path: Path
+    state: RunState
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.state.columns)
+
+    @property
+    def n_targets(self) -> int:
+        return self.state.n_targets
+
+    def forecast(self, source: str | pd.DataFrame | None = None, coverage: float | None = None) -> pd.DataFrame:
+        """The `horizon` steps after the last row of each series, as a long DataFrame."""
+        return forecast_frame(self, self.data_for(source), self.half_width(coverage))
+
+    def backtest(
+        self, source: str | pd.DataFrame | None = None, split: str = "test", coverage: float | None = None
+    ) -> pd.DataFrame:
+        """Stride-1 forecasts with actuals for every window of `split` (train, val, test or all)."""
+        prep = self.data_for(source)
+        starts = prep.starts(split, self.cfg.model.lookback, self.cfg.model.horizon)
+        return pd.concat(backtest_frames(self, prep, starts, self.half_width(coverage)), ignore_index=True)
+
+    def evaluate(
+        self, source: str | pd.DataFrame | None = None, split: str = "test", log: Log = stderr_log
+    ) -> dict[str, Any]:
+        """Metrics of the model and the baselines; writes metrics.json when scoring the training data's test split."""
+        return evaluate(self, self.data_for(source, log), split, new_data=source is not None, log=log)
+
+    def half_width(self, coverage: float | None) -> np.ndarray | None:
+        """(H, T) scaled half-widths of intervals at `coverage` (default predict.coverage), or None."""
+        return conformal_half_width(self.state, coverage if coverage is not None else self.cfg.predict.coverage)
+
+    def scaler_for(self, ids: list[str]) -> Scaler:
+        rows = self.state.rows_for(ids)
+        return Scaler(self.state.scaler["min"].numpy()[rows], self.state.scaler["max"].numpy()[rows])
+
+    def data_for(self, source: str | pd.DataFrame | None, log: Log = stderr_log) -> Prepared:
+        """The training data (default), or a newer file or DataFrame with the same columns, scaled as in training."""
+        return data_for(self, source, log)
+
+
+def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise ForecastError(f"run directory {str(path)!r} not found")
+    state = checkpoint.load(path / "model.pt")
+    for key in ("highway", "window_scale"):  # runs from before these options had neither
+        state.config.get("model", {}).setdefault(key, False)
+    cfg = config.from_dict(state.config, f"{path / 'model.pt'}")
+    model = build_model(len(state.columns) + n_future(cfg), state.n_targets, cfg.model, n_future(cfg))
+    try:
+        model.load_state_dict(state.state_dict)
+    except (RuntimeError, KeyError, TypeError) as e:
+        raise ForecastError(f"{path / 'model.pt'} does not match its own config: {str(e).splitlines()[0]}") from None
+    dev = pick_device(device)
+    return Run(model.to(dev).eval(), cfg, state.columns[: state.n_targets], dev, path, state)
+
+
+def data_for(run: Run, source: str | pd.DataFrame | None, log: Log) -> Prepared:
+    """The training data (default), or a newer file or DataFrame with the same columns, scaled as in training."""
+    cfg = run.cfg
+    digest = run.state.record.data.get("sha256")
+    new_data = source is not None and not is_file_with_digest(source, digest)
+    if source is None:
+        source = cfg.data.path
+        if Path(source).is_file() and digest and read.file_digest(source) != digest:
+            log(f"warning: {source} has changed since this model was trained on it")
+    path = "the DataFrame" if isinstance(source, pd.DataFrame) else str(source)
+    panel = load_panel(cfg.data, source)
+    if panel.columns != run.columns:
+        missing = [c for c in run.columns if c not in panel.columns]
+        raise ForecastError(
+            f"{path} does not have the columns the model was trained on: missing {', '.join(missing) or '-'} "
+            f"(trained on {', '.join(run.columns)})"
+        )
+    if calendar.step_of(panel.freq) != calendar.step_of(run.state.freq):  # as steps: 'D' == '24h'
+        raise ForecastError(f"{path} has frequency {panel.freq!r} but the model was trained on {run.state.freq!r}")
+    known = set(run.state.ids)
+    keep = np.array([sid in known for sid in panel.ids])
+    if not keep.any():
+        raise ForecastError(f"{path} has none of the series the model was trained on")
+    panel = select_series(panel, keep, "the model was not trained on", log)
+    prep = prepare(cfg, panel, run.scaler_for(panel.ids))
+    return choose_test_rows(prep, cfg, run.state.last_timestamp, path) if new_data else prep
+
+
+def is_file_with_digest(source: str | pd.DataFrame, digest: str | None) -> bool:
+    """Whether `source` is the training file itself (same bytes), given again with --data."""
+    if isinstance(source, pd.DataFrame) or not digest or not Path(source).is_file():
+        return False
+    return read.file_digest(source) == digest
+
+
+def choose_test_rows(prep: Prepared, cfg: config.Config, last: str | None, path: str) -> Prepared:
+    """Which windows of new data are "test": those whose targets are newer than the training data.
+    When no row is newer (an older or unrelated file), the file's own split by data.split: row counts
+    as given when the file holds them all, else as proportions of its rows."""
+    panel, lengths = prep.panel, prep.panel.lengths()
+    if last is not None:
+        seen = panel.times <= pd.Timestamp(last).to_datetime64()  # rows are sorted within each series
+        first_new = np.add.reduceat(seen.astype(np.int64), panel.offsets[:-1])  # (S,) rows up to `last`
+        if (first_new < lengths).any():
+            prep.test_rows = np.column_stack([first_new, lengths])
+            prep.windows_from = f"rows after {last} (newer than the training data)"
+            return prep
+    split, why = cfg.data.split, f"no row of {path} is newer than the training data's last timestamp {last}"
+    if config.split_is_counts(split) and sum(split.values()) > lengths.min():
+        total = sum(split.values())
+        split = {part: n / total for part, n in split.items()}
+        prep.borders = split_borders(lengths, split)
+        prep.windows_from = f"the last {split['test']:.0%} of the rows of {path} (data.split's counts as shares: {why})"
+    else:
+        prep.windows_from = f"the test split of {path} by data.split ({why})"
+    return prep
+
+
+def scored_rows_note(prep: Prepared, split: str, horizon: int) -> str:
+    """For an empty test part of new data: what it was made of, and what a window needs."""
+    if split != "test" or prep.test_rows is None:
+        return ""
+    rows = int((prep.test_rows[:, 1] - prep.test_rows[:, 0]).max())
+    return f" (its windows are {prep.windows_from}: {rows} row(s), and a window needs horizon = {horizon})"
+
+
+def evaluate(run: Run, prep: Prepared, split: str, new_data: bool, log: Log = stderr_log) -> dict[str, Any]:
+    """Score the model and the three baselines on the windows of `split`; the training data's test
+    scores are also written to metrics.json."""
+    cfg = run.cfg
+    L, H = cfg.model.lookback, cfg.model.horizon
+    starts = prep.starts(split, L, H)
+    if new_data and split == "test":
+        log(f"test windows: {prep.windows_from}")
+    if len(starts) == 0:
+        raise ForecastError(f"the {split} split has no complete window to evaluate{scored_rows_note(prep, split, H)}")
+    scores = score(run, run.state, prep, starts, run.half_width(None))
+    result: dict[str, Any] = {
+        "split": split,
+        **({"windows_from": prep.windows_from} if split == "test" else {}),
+        "windows": int(len(starts)),
+        "horizon": H,
+        "lookback": L,
+        "targets": run.targets,
+        "season": run.state.season,
+        "models": scores["models"],
+        "filled_points_excluded": scores["filled_points_excluded"],
+    }
+    if "intervals" in scores:
+        result["intervals"] = {"coverage": cfg.predict.coverage, **scores["intervals"]}
+    if "series" in scores:
+        result["series"] = scores["series"]
+    if not new_data and split == "test":  # metrics.json holds the test scores of the training data
+        files.write_json(run.path / "metrics.json", result)
+    return result
