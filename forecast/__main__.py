@@ -1,3 +1,5 @@
+"""`python -m forecast`: the command line."""
+
 from forecast.cli import main
 
 main()

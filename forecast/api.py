@@ -1,4 +1,4 @@
-"""forecast from Python, and the one front door the command line uses too.
+"""The Python API, and the one front door the command line uses too.
 
 import forecast
 cfg = forecast.Config()
@@ -66,7 +66,10 @@ def predict(
     log: Log = stderr_log,
 ) -> tuple[Path, int]:
     """Write forecast.csv (or, with backtest, predictions.csv) of a run; return the path and row count."""
-    return pipeline.predict(load(run_dir), data, out, backtest, split, coverage, log)
+    run = load(run_dir)
+    if backtest:
+        return pipeline.write_backtest(run, data, out, split, coverage, log)
+    return pipeline.write_forecast(run, data, out, coverage, log)
 
 
 def evaluate(

@@ -1,4 +1,4 @@
-"""Calendars: the frequency of every series, its season, holidays, the times after its last, and calendar inputs."""
+"""Calendars: each series' frequency, season and holidays, the times after its end, calendar inputs."""
 
 from __future__ import annotations
 

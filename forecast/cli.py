@@ -164,7 +164,6 @@ def train(
 ) -> None:
     """Train a model and score it on the test split."""
     given = locals()
-    values = {key: given[name] for name, key in CONFIG_FLAGS.items()}
     with user_errors():
         from forecast import api
 
@@ -173,20 +172,27 @@ def train(
             refuse_with_resume(resume, {**others, **{flag(name): given[name] for name in CONFIG_FLAGS}})
             cfg = api.saved_config(resume)
         else:
+            values = {key: given[name] for name, key in CONFIG_FLAGS.items()}
             cfg = api.training_config(config_file, data, values, set_ or [])
         with sigterm_interrupts():
             summary = api.train(cfg, out=out, force=force, resume=resume, log=err, quiet=quiet)
-        if summary.rank > 0:  # under torchrun, rank 0 reports
-            return
-        if summary.run_dir is None:  # stopped before the first epoch ended: nothing kept
-            raise KeyboardInterrupt
-        resume_dir = summary.run_dir
-        if summary.status == "interrupted":
-            err(f"Interrupted: the best weights so far are saved; continue with: forecast train --resume {resume_dir}")
-            raise typer.Exit(130)
-        typer.echo(f"run directory: {summary.run_dir}")
-        if summary.metrics is not None:
-            typer.echo(api.metrics_table(summary.metrics))
+        report_training(summary)
+
+
+def report_training(summary: Any) -> None:
+    """Where the run is and its test scores; an interrupted run says how to continue it."""
+    from forecast import api
+
+    if summary.rank > 0:  # under torchrun, rank 0 reports
+        return
+    if summary.run_dir is None:  # stopped before the first epoch ended: nothing kept
+        raise KeyboardInterrupt
+    if summary.resumable:
+        err(f"Interrupted: the best weights so far are saved; continue with: forecast train --resume {summary.run_dir}")
+        raise typer.Exit(130)
+    typer.echo(f"run directory: {summary.run_dir}")
+    if summary.metrics is not None:
+        typer.echo(api.metrics_table(summary.metrics))
 
 
 @app.command()

@@ -9,7 +9,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -26,9 +26,9 @@ class DataConfig:
     split: dict[str, float] = field(
         default_factory=lambda: {"train": 0.7, "val": 0.1, "test": 0.2}
     )  # fractions of each series, or row counts (ints)
-    fill: str = "none"  # missing values: none (error) | ffill | interpolate
+    fill: Literal["none", "ffill", "interpolate"] = "none"  # missing values: none is an error
     sort: bool = False  # sort rows by time instead of refusing unsorted data
-    gaps: str = "warn"  # irregular time steps: warn | error
+    gaps: Literal["warn", "error"] = "warn"  # irregular time steps
     calendar: bool = False  # add known-future calendar inputs (hour, weekday, month as sin/cos)
 
 
@@ -39,13 +39,13 @@ class ModelConfig:
     hidden_size: int = 64  # recurrent state size D
     num_layers: int = 1  # stacked recurrent layers
     dropout: float = 0.2  # between recurrent layers and before the head
-    cell: str = "gru"  # gru | lstm | gru_explicit (gate-by-gate GRU, for reading)
-    norm: str = "auto"  # per-window normalization: auto | none | last | seasonal | revin (see model.py)
+    cell: Literal["gru", "lstm", "gru_explicit"] = "gru"  # gru_explicit: nn.GRU written gate by gate, for reading
+    norm: Literal["auto", "none", "last", "seasonal", "revin"] = "auto"  # per-window normalization (model.py)
     season: int = 0  # seasonal period in steps for norm seasonal; 0 = from the frequency
     highway: bool = True  # add a linear map from the window to the forecast, fitted in closed form first
     window_scale: bool = True  # norm last/seasonal: also divide each window by its std (scale-free corrections)
     segment: int = 0  # rows per recurrent step (SegRNN-style); 0 = 1, or more for long lookbacks
-    channels: str = "joint"  # joint: one GRU reads all columns | independent: each target alone, shared weights
+    channels: Literal["joint", "independent"] = "joint"  # independent: each target alone, shared weights
 
 
 @dataclass
@@ -54,12 +54,12 @@ class TrainConfig:
     batch_size: int = 0  # 0 = 256, or less for small data (an epoch of at least 8 batches)
     lr: float = 1e-3  # Adam learning rate
     weight_decay: float = 0.0  # Adam (decoupled, AdamW) weight decay
-    lr_schedule: str = "cosine"  # none | cosine (decay to 10% over the epochs)
+    lr_schedule: Literal["none", "cosine"] = "cosine"  # cosine: decay to 10% over the epochs
     grad_clip: float = 1.0  # max gradient norm; 0 = off
     patience: int = 5  # epochs without validation improvement before stopping; 0 = off
     seed: int = 0
-    device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
-    precision: str = "fp32"  # fp32 | bf16 (autocast, on cuda)
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"  # auto: cuda, then mps, then cpu
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast, on cuda
     steps_per_epoch: int | None = None  # batches per epoch, drawn at random; 0 = every window once;
     # None = every window once, but at least 25 batches (small data) and at most 100 (long data)
 
@@ -80,16 +80,6 @@ class Config:
         return dataclasses.asdict(self)
 
 
-CHOICES = {
-    "data.fill": ("none", "ffill", "interpolate"),
-    "data.gaps": ("warn", "error"),
-    "model.cell": ("gru", "lstm", "gru_explicit"),
-    "model.norm": ("auto", "none", "last", "seasonal", "revin"),
-    "model.channels": ("joint", "independent"),
-    "train.lr_schedule": ("none", "cosine"),
-    "train.device": ("auto", "cpu", "cuda", "mps"),
-    "train.precision": ("fp32", "bf16"),
-}
 POSITIVE = ("model.hidden_size", "model.num_layers", "train.epochs", "train.lr")
 NON_NEGATIVE = (  # 0 = chosen from the data, for the sizes
     "model.lookback",
@@ -108,10 +98,24 @@ def _sections() -> dict[str, type]:
     return {f.name: typing.get_type_hints(Config)[f.name] for f in dataclasses.fields(Config)}
 
 
+def choices() -> dict[str, tuple[str, ...]]:
+    """The allowed values of every `section.key` that has a fixed set of them (its Literal type)."""
+    out = {}
+    for section, cls in _sections().items():
+        for key, hint in typing.get_type_hints(cls).items():
+            if typing.get_origin(hint) is Literal:
+                out[f"{section}.{key}"] = typing.get_args(hint)
+    return out
+
+
 def _coerce(key: str, value: Any, typ: Any) -> Any:
     """Check `value` against the field type `typ`; return it in that type or raise."""
     origin = typing.get_origin(typ)
     args = typing.get_args(typ)
+    if origin is Literal:
+        if value not in args:
+            raise ForecastError(f"{key} must be one of {', '.join(args)}, got {value!r}")
+        return value
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
@@ -164,7 +168,7 @@ def split_is_counts(split: dict[str, float]) -> bool:
 def check(cfg: Config) -> Config:
     """Validate values that types alone do not catch; return cfg."""
     flat = {f"{s}.{k}": v for s, sec in cfg.to_dict().items() for k, v in sec.items()}
-    for key, allowed in CHOICES.items():
+    for key, allowed in choices().items():
         if flat[key] not in allowed:
             raise ForecastError(f"{key} must be one of {', '.join(allowed)}, got {flat[key]!r}")
     for key in POSITIVE:

@@ -1,4 +1,4 @@
-"""Writing files so that a crash or a full disk never leaves half a file: atomic text, CSV and JSON."""
+"""Writes that never leave half a file behind: atomic text, CSV and JSON."""
 
 from __future__ import annotations
 

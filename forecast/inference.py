@@ -1,5 +1,4 @@
-"""Forecasts from a trained model: the one batched prediction loop, long output frames with their
-timestamps, and conformal intervals."""
+"""Forecasts from a trained model: the one batched prediction loop, long frames and intervals."""
 
 from __future__ import annotations
 

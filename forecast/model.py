@@ -1,5 +1,4 @@
-"""The GRU-flatten-Linear forecaster: a recurrent layer reads the lookback window and its whole
-output sequence, flattened, feeds one Linear head that emits every horizon step at once."""
+"""The GRU-flatten-Linear forecaster: a GRU reads the window, one Linear reads its whole output."""
 
 from __future__ import annotations
 

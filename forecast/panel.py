@@ -1,4 +1,4 @@
-"""A validated panel of series in original units: loading, missing values, splits and the per-series scaler."""
+"""A validated panel of series in original units: loading, missing values, splits, per-series scaling."""
 
 from __future__ import annotations
 
@@ -209,7 +209,9 @@ def split_borders(lengths: np.ndarray, split: dict[str, float], strict: bool = T
 
 @dataclass
 class Scaler:
-    """Per-series min/max of each column, from training rows only (MinMaxScaler's arrays)."""
+    """Per-series min/max of each column, from training rows only, as scikit-learn's MinMaxScaler
+    fits them (fit_scaler, one per series). Transform and inverse apply MinMaxScaler's formula to
+    every series in one vectorized pass: its own transform would take one call per series."""
 
     data_min: np.ndarray  # (S, F)
     data_max: np.ndarray  # (S, F)

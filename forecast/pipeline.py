@@ -1,5 +1,4 @@
-"""The recipes behind the commands: train, predict, evaluate, plot and info, each a short read
-from top to bottom."""
+"""The recipes behind the commands: train, predict, plot and info, each read top to bottom."""
 
 from __future__ import annotations
 
@@ -67,6 +66,11 @@ class TrainSummary:
     best_epoch: int
     rank: int = 0  # under torchrun, rank 0 writes the run and reports
     metrics: dict[str, Any] | None = None
+
+    @property
+    def resumable(self) -> bool:
+        """Interrupted after an epoch ended: the best weights so far are saved, and `--resume` continues."""
+        return self.status == Status.INTERRUPTED and self.run_dir is not None
 
 
 @dataclass
@@ -329,30 +333,29 @@ def baseline_warning(val_mse: dict[str, float]) -> str | None:
 # ---------------------------------------------------------------- predict
 
 
-def predict(
-    run: Run,
-    data_path: str | pd.DataFrame | None = None,
-    out: str | None = None,
-    backtest: bool = False,
-    split: str = "test",
-    coverage: float | None = None,
-    log: Log = stderr_log,
+def write_forecast(
+    run: Run, data: str | pd.DataFrame | None, out: str | None, coverage: float | None, log: Log
 ) -> tuple[Path, int]:
-    """Write the forecast after each series' last row (or, with backtest, every window of `split`) to a CSV."""
-    prep = run.data_for(data_path, log)
-    half_width = run.half_width(coverage)
-    if not backtest:
-        path = Path(out) if out else run.path / "forecast.csv"
-        frame = forecast_frame(run, prep, half_width)
-        return path, write_csv_stream(path, iter([frame]), prep.panel.time_format)
+    """forecast.csv (or `out`): the horizon after each series' last row; returns the path and row count."""
+    prep = run.data_for(data, log)
+    path = Path(out) if out else run.path / "forecast.csv"
+    frame = forecast_frame(run, prep, run.half_width(coverage))
+    return path, write_csv_stream(path, iter([frame]), prep.panel.time_format)
+
+
+def write_backtest(
+    run: Run, data: str | pd.DataFrame | None, out: str | None, split: str, coverage: float | None, log: Log
+) -> tuple[Path, int]:
+    """predictions.csv (or `out`): every window of `split` with its actuals; returns the path and row count."""
+    prep = run.data_for(data, log)
     path = Path(out) if out else run.path / "predictions.csv"
-    if data_path is not None and split == "test":
+    if data is not None and split == "test":
         log(f"test windows: {prep.windows_from}")
     H = run.cfg.model.horizon
     starts = prep.starts(split, run.cfg.model.lookback, H)
     if len(starts) == 0:
         raise ForecastError(f"the {split} split has no complete window to backtest{scored_rows_note(prep, split, H)}")
-    frames = backtest_frames(run, prep, starts, half_width, progress=True)
+    frames = backtest_frames(run, prep, starts, run.half_width(coverage), progress=True)
     return path, write_csv_stream(path, frames, prep.panel.time_format)
 
 

@@ -25,6 +25,12 @@ def _save(fig: plt.Figure, path: Path) -> None:
         plt.close(fig)
 
 
+def _label(ax: plt.Axes, target: object) -> None:
+    ax.set_ylabel(str(target))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize="small")
+
+
 def _panels(n: int, title: str) -> tuple[plt.Figure, list[plt.Axes]]:
     n = min(n, MAX_PANELS)
     fig, axes = plt.subplots(n, 1, figsize=(11, 3.2 * n), squeeze=False, sharex=True)
@@ -70,9 +76,7 @@ def plot_backtest(pred: pd.DataFrame, horizon: int, title: str, path: Path) -> N
                 ax.fill_between(part["timestamp"], part["y_lo"], part["y_hi"], color=color, alpha=0.15, lw=0)
             if step == horizon == 1:
                 break
-        ax.set_ylabel(str(target))
-        ax.grid(alpha=0.3)
-        ax.legend(loc="upper left", fontsize="small")
+        _label(ax, target)
     axes[-1].set_xlabel("time")
     fig.autofmt_xdate()
     _save(fig, path)
@@ -93,9 +97,7 @@ def plot_forecast(history: pd.DataFrame, forecast: pd.DataFrame, title: str, pat
                 future["timestamp"], future["y_lo"], future["y_hi"], color="tab:orange", alpha=0.2, label="interval"
             )
         ax.axvline(np.asarray(future["origin"])[0], color="grey", ls=":")  # the last input row
-        ax.set_ylabel(str(target))
-        ax.grid(alpha=0.3)
-        ax.legend(loc="upper left", fontsize="small")
+        _label(ax, target)
     axes[-1].set_xlabel("time")
     fig.autofmt_xdate()
     _save(fig, path)

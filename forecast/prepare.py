@@ -1,5 +1,4 @@
-"""A panel made ready for the model: split, scaled and windowed, with the sizes, base forecast and
-highway start chosen from its training windows."""
+"""A panel made ready for the model: split, scaled, windowed, with the choices its windows decide."""
 
 from __future__ import annotations
 

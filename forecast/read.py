@@ -1,4 +1,4 @@
-"""A file (or DataFrame) to columns: separators, time columns in the layouts people export, numeric checks."""
+"""A file or DataFrame to columns: separators, the time layouts people export, numeric checks."""
 
 from __future__ import annotations
 

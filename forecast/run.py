@@ -1,5 +1,4 @@
-"""A trained run, loaded: its model and state, the data it forecasts from (the training file or a
-newer one), and its forecasts, backtests and scores."""
+"""A trained run, loaded: its model and state, the data it forecasts from, its forecasts and scores."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The model scored beside its three baselines on the same windows: the reference statistics that
-training keeps for it, and the metrics of any part of any data."""
+"""The model scored beside its three baselines on the same windows, with the statistics it needs."""
 
 from __future__ import annotations
 

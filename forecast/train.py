@@ -1,5 +1,4 @@
-"""The training loop: MSE + Adam over batches gathered on the device, validation every epoch,
-best-by-validation weights, early stopping, and a tqdm bar."""
+"""The training loop: MSE + Adam, validation each epoch, best weights, early stopping, progress bars."""
 
 from __future__ import annotations
 
