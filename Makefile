@@ -1,6 +1,6 @@
 # `make demo` and `make test` do all the set-up: a virtual environment in .venv on first use.
 # `make test-oldest` (and `make test-pandas30`) run the suite on other versions, each set in its own
-# environment; .ci/run runs `make test test-oldest`.
+# environment; .ci/run runs `make test lint test-oldest`.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
