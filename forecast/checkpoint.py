@@ -85,6 +85,15 @@ class Status(str, enum.Enum):
 
 
 @dataclass
+class DataRecord:
+    """The file a run was trained on."""
+
+    path: str = ""
+    rows: int | None = None
+    sha256: str | None = None  # None for a DataFrame
+
+
+@dataclass
 class Record:
     """How a run was made: the command, versions, device, data file, times and its outcome."""
 
@@ -92,7 +101,7 @@ class Record:
     versions: dict[str, str] = field(default_factory=dict)
     device: str = ""
     seed: int | None = None
-    data: dict[str, Any] = field(default_factory=dict)  # path, rows, sha256 of the training file
+    data: DataRecord = field(default_factory=DataRecord)
     started: str | None = None
     ended: str | None = None
     status: str = "unknown"  # a Status value
@@ -200,5 +209,14 @@ def load(path: str | Path) -> RunState:
         wrong.append("scaler (min/max must be tensors)")
     if wrong:
         raise ForecastError(f"{path} is not a valid forecast checkpoint (wrong type: {', '.join(wrong)})")
-    record = {k: v for k, v in payload.get("record", {}).items() if k in kinds(Record)}  # unknown keys: newer runs
-    return RunState(**{**{k: v for k, v in payload.items() if k in kinds(RunState)}, "record": Record(**record)})
+    record = known_fields(Record, payload.get("record", {}))
+    record["data"] = DataRecord(**known_fields(DataRecord, record.get("data", {})))
+    return RunState(**{**known_fields(RunState, payload), "record": Record(**record)})
+
+
+def known_fields(cls: type, values: Any) -> dict[str, Any]:
+    """The entries of `values` that are fields of `cls` with a value of the field's type; others
+    (written by a newer forecast, or damaged) are left out, so the field keeps its default."""
+    if not isinstance(values, dict):
+        return {}
+    return {k: v for k, v in values.items() if k in kinds(cls) and (v is None or isinstance(v, kinds(cls)[k]))}

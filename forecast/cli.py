@@ -186,7 +186,8 @@ def report_training(summary: Any) -> None:
     if summary.rank > 0:  # under torchrun, rank 0 reports
         return
     if summary.run_dir is None:  # stopped before the first epoch ended: nothing kept
-        raise KeyboardInterrupt
+        err("Interrupted.")
+        raise typer.Exit(130)
     if summary.resumable:
         err(f"Interrupted: the best weights so far are saved; continue with: forecast train --resume {summary.run_dir}")
         raise typer.Exit(130)

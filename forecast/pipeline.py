@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from forecast import __version__, checkpoint, choices, config, files, read, report
-from forecast.checkpoint import Record, RunState, Status
+from forecast.checkpoint import DataRecord, Record, RunState, Status
 from forecast.config import Config
 from forecast.distributed import close_distributed, init_distributed, pick_device, share
 from forecast.errors import ForecastError, Log, quiet_log, stderr_log
@@ -296,7 +296,7 @@ def run_record(cfg: Config, device: torch.device, n_rows: int) -> Record:
         },
         device=str(device),
         seed=cfg.train.seed,
-        data={"path": str(Path(cfg.data.path).resolve()), "rows": n_rows, "sha256": read.file_digest(cfg.data.path)},
+        data=DataRecord(str(Path(cfg.data.path).resolve()), n_rows, read.file_digest(cfg.data.path)),
         started=dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         status=Status.RUNNING.value,
     )

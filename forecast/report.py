@@ -71,7 +71,7 @@ def info(
         f"head {counts[mine]['head']:,}, highway {counts[mine]['highway']:,}); as {other}: "
         f"{sum(counts[other].values()):,} "
         f"(recurrent {counts[other]['recurrent']:,})",
-        f"data: {record.data.get('path', cfg.data.path)}, {record.data.get('rows', '?')} rows, "
+        f"data: {record.data.path or cfg.data.path}, {record.data.rows or '?'} rows, "
         f"{len(state.ids)} series, frequency {state.freq}, last timestamp {state.last_timestamp}",
         f"targets: {', '.join(columns[: state.n_targets])}; features: {', '.join(columns[state.n_targets :]) or '-'}",
         f"training: {len(state.history['train_loss'])} epochs, best epoch {state.best_epoch}, "

@@ -86,7 +86,7 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
 def data_for(run: Run, source: str | pd.DataFrame | None, log: Log) -> Prepared:
     """The training data (default), or a newer file or DataFrame with the same columns, scaled as in training."""
     cfg = run.cfg
-    digest = run.state.record.data.get("sha256")
+    digest = run.state.record.data.sha256
     new_data = source is not None and not is_file_with_digest(source, digest)
     if source is None:
         source = cfg.data.path
