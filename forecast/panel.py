@@ -149,17 +149,19 @@ def load_panel(cfg: DataConfig, source: str | Path | pd.DataFrame | None = None)
     values = read.to_numeric(df, columns, path)
     if cfg.fill == "none":
         check_missing(values, columns, path)  # before any reordering, so lines are the file's
-    ids = read.read_ids(df, cfg.id_column, path)
+    codes, names = read.read_ids(df, cfg.id_column, path)
     t = times.to_numpy(dtype="datetime64[ns]")
-    codes = pd.factorize(ids, sort=True)[0]  # integers in the order of the ids: fast to sort and group
+    del df, times  # the columns are read: keep only what the panel needs
     if cfg.id_column and not cfg.sort:
-        check_sorted_within(codes, ids, t, path)
+        check_sorted_within(codes, names, t, path)
     if cfg.sort or cfg.id_column:
         order = np.lexsort((t, codes))  # stable: by id, then time
-        values, ids, t = values[order], ids[order], t[order]
-    starts = np.append(0, np.flatnonzero(ids[1:] != ids[:-1]) + 1)  # rows of one series are together now
-    offsets = np.append(starts, len(ids)).astype(np.int64)
-    uniq = [str(u) for u in ids[starts]]
+        values, codes, t = values[order], codes[order], t[order]
+        del order
+    starts = np.append(0, np.flatnonzero(np.diff(codes)) + 1)  # rows of one series are together now
+    offsets = np.append(starts, len(codes)).astype(np.int64)
+    uniq = [names[c] for c in codes[starts]]
+    del codes
     check_order(t, offsets, uniq, cfg.sort, path)
     freq = calendar.infer_freq(t, offsets, uniq, cfg.gaps, path)
     borders = split_borders(np.diff(offsets), cfg.split, strict=False)
@@ -168,7 +170,7 @@ def load_panel(cfg: DataConfig, source: str | Path | pd.DataFrame | None = None)
     return Panel(values, t, columns, len(targets), uniq, offsets, freq, time_format, filled, holidays)
 
 
-def check_sorted_within(codes: np.ndarray, ids: np.ndarray, times: np.ndarray, path: str) -> None:
+def check_sorted_within(codes: np.ndarray, names: list[str], times: np.ndarray, path: str) -> None:
     """Long format: rows of one series (same code) must be in time order among themselves."""
     grouped = np.argsort(codes, kind="stable")  # each series' rows together, in file order
     t, c = times[grouped], codes[grouped]
@@ -176,7 +178,8 @@ def check_sorted_within(codes: np.ndarray, ids: np.ndarray, times: np.ndarray, p
     if len(back):
         i = int(back.min())
         raise ForecastError(
-            f"{path} is not sorted by time within series {ids[i]!r} (line {i + 2}); sort it or set data.sort: true"
+            f"{path} is not sorted by time within series {names[codes[i]]!r} (line {i + 2}); "
+            "sort it or set data.sort: true"
         )
 
 
@@ -209,9 +212,9 @@ def split_borders(lengths: np.ndarray, split: dict[str, float], strict: bool = T
 
 @dataclass
 class Scaler:
-    """Per-series min/max of each column, from training rows only, as scikit-learn's MinMaxScaler
-    fits them (fit_scaler, one per series). Transform and inverse apply MinMaxScaler's formula to
-    every series in one vectorized pass: its own transform would take one call per series."""
+    """Per-series min/max of each column, from training rows only: scikit-learn's MinMaxScaler
+    fitted on each series (data_min_, data_max_ and its formula), computed for every series in one
+    vectorized pass, since MinMaxScaler itself would take a fit and a transform call per series."""
 
     data_min: np.ndarray  # (S, F)
     data_max: np.ndarray  # (S, F)
@@ -219,11 +222,16 @@ class Scaler:
     @property
     def scale(self) -> np.ndarray:
         span = self.data_max - self.data_min
-        return np.where(span > 0, span, 1.0)  # constant columns: scale 1, as MinMaxScaler does
+        # constant columns (a span under 10 float64 epsilons) get scale 1, as in MinMaxScaler
+        return np.where(span < 10 * np.finfo(np.float64).eps, 1.0, span)
 
     def transform(self, panel: Panel) -> np.ndarray:
-        rows = np.repeat(np.arange(len(panel.ids)), panel.lengths())
-        return (panel.values - self.data_min[rows]) / self.scale[rows]
+        """(N, F) float32 in [0, 1] on training rows; a column at a time, so the temporaries stay (N,)."""
+        lengths, scale = panel.lengths(), self.scale
+        out = np.empty(panel.values.shape, dtype=np.float32)
+        for j in range(panel.values.shape[1]):
+            out[:, j] = (panel.values[:, j] - np.repeat(self.data_min[:, j], lengths)) / np.repeat(scale[:, j], lengths)
+        return out
 
     def inverse(self, y: np.ndarray, series: np.ndarray, n_targets: int) -> np.ndarray:
         """y (B, H, T) scaled -> original units, for windows of series `series` (B,)."""
@@ -232,14 +240,14 @@ class Scaler:
 
 
 def fit_scaler(panel: Panel, train_end: np.ndarray) -> Scaler:
-    from sklearn.preprocessing import MinMaxScaler
-
+    """MinMaxScaler's fit (NaN-ignoring min and max) on the first train_end[s] rows of each series s."""
     if (train_end == 0).any():
         raise ForecastError("the train split has 0 rows; use more data or a larger data.split.train")
-    mins, maxs = [], []
-    for s in range(len(panel.ids)):
-        a = panel.offsets[s]
-        scaler = MinMaxScaler().fit(panel.values[a : a + train_end[s]])
-        mins.append(scaler.data_min_)
-        maxs.append(scaler.data_max_)
-    return Scaler(np.array(mins), np.array(maxs))
+    starts = panel.offsets[:-1]
+    # reduceat over [start, start + train_end) and [start + train_end, next start): keep the first of each pair
+    bounds = np.column_stack([starts, starts + train_end]).ravel()
+    if bounds[-1] == len(panel.values):  # the last series is all training rows: its reduction runs to the end
+        bounds = bounds[:-1]
+    mins = np.fmin.reduceat(panel.values, bounds, axis=0)[0::2]
+    maxs = np.fmax.reduceat(panel.values, bounds, axis=0)[0::2]
+    return Scaler(mins, maxs)

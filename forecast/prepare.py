@@ -48,8 +48,8 @@ def n_future(cfg: Config) -> int:
 def model_inputs(panel: Panel, scaler: Scaler, cfg: Config) -> np.ndarray:
     scaled = scaler.transform(panel)
     if cfg.data.calendar:
-        scaled = np.hstack([scaled, calendar.calendar_features(panel.times)])
-    return scaled.astype(np.float32)
+        scaled = np.hstack([scaled, calendar.calendar_features(panel.times).astype(np.float32)])
+    return scaled
 
 
 def prepare(cfg: Config, panel: Panel, scaler: Scaler | None = None) -> Prepared:

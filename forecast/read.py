@@ -78,8 +78,8 @@ def read_table(path: str | Path, text_columns: list[str] | None = None) -> pd.Da
     if path.stat().st_size == 0:
         raise ForecastError(f"{path} is empty")
     if path.suffix.lower() in (".parquet", ".pq"):
-        try:
-            return pd.read_parquet(path)
+        try:  # series ids as categories: no Python string per row
+            return pd.read_parquet(path, read_dictionary=text_columns or None)
         except ImportError:
             raise ForecastError(f"reading {path} needs pyarrow: pip install pyarrow") from None
         except Exception as e:  # pyarrow raises many types for a bad file
@@ -137,7 +137,7 @@ def _show(value: object) -> str:
 
 def _read_csv_fast(path: Path, sep: str, text_columns: list[str]) -> pd.DataFrame:
     """pandas' fastest reader: the pyarrow engine when installed, else the C engine."""
-    dtype = dict.fromkeys(text_columns, str)
+    dtype = dict.fromkeys(text_columns, "string[pyarrow]")  # text in Arrow buffers: no Python object per row
     # pandas up to 3.0 applies dtype after the pyarrow engine has parsed ids as numbers ("001" ->
     # "1"), so a file with an id column is read by the C engine, which reads the ids as written
     if not text_columns:
@@ -435,14 +435,18 @@ def read_source(cfg: DataConfig, source: str | Path | pd.DataFrame | None) -> tu
     return read_table(path, text_columns=[cfg.id_column] if cfg.id_column else []), path
 
 
-def read_ids(df: pd.DataFrame, id_column: str | None, path: str) -> np.ndarray:
-    """(N,) series ids as text ("001" stays "001"); "" for a single series. A blank id is an error."""
+def read_ids(df: pd.DataFrame, id_column: str | None, path: str) -> tuple[np.ndarray, list[str]]:
+    """(N,) the series of each row, as codes into the sorted series ids (read as text: "001" stays
+    "001"); one series "" without an id column. A blank id is an error naming its line."""
     if not id_column:
-        return np.full(len(df), "", dtype=object)
-    col = df[id_column]
-    text = col.astype(str)
-    blank = (col.isna() | (text.str.strip() == "")).to_numpy()
+        return np.zeros(len(df), dtype=np.int64), [""]
+    codes, uniques = pd.factorize(df[id_column])  # -1 for a missing id; uniques in order of appearance
+    names = np.array([str(u) for u in uniques], dtype=object)
+    blank = np.append(np.char.strip(names.astype(str)) == "", True)[codes]  # codes -1 index the appended True
     if blank.any():
         i = int(np.flatnonzero(blank)[0])
         raise ForecastError(f"id column {id_column!r} in {path} is empty at line {i + 2}; every row needs a series id")
-    return text.to_numpy(dtype=object)
+    order = np.argsort(names, kind="stable")  # series in the order of their ids as text
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank[codes], [str(n) for n in names[order]]

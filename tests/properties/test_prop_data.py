@@ -114,7 +114,9 @@ def test_scaler_round_trip(case: tuple[Panel, np.ndarray]) -> None:
     scaled = scaler.transform(panel)
     series = np.repeat(np.arange(len(panel.ids)), panel.lengths())
     back = scaler.inverse(scaled[:, None, :], series, panel.n_targets)[:, 0, :]
-    np.testing.assert_allclose(back, panel.values, rtol=1e-9, atol=1e-6)
+    # the model's inputs are float32: the round trip holds to float32's precision of the scaled value
+    bound = 1e-6 * scaler.scale[series] * np.maximum(1, np.abs(scaled)) + 1e-9
+    assert (np.abs(back - panel.values) <= bound).all()
     for s in range(len(panel.ids)):
         a = panel.offsets[s]
         train = scaled[a : a + train_end[s]]
