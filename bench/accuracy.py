@@ -18,11 +18,7 @@ import time
 from pathlib import Path
 
 import torch
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from forecast import config, pipeline  # noqa: E402
+from common import ROOT, config, markdown_table, pipeline
 
 SETTINGS = {
     # name: (config, lookback, targets the issue sets for mse_z by horizon)
@@ -71,20 +67,20 @@ def run_cell(setting: str, horizon: int, args: argparse.Namespace) -> dict:
     return cell
 
 
+COLUMNS = ["setting", "L", "H", "model mse_z", "model mae_z", "linear", "repeat-last", "seasonal", "target"]
+COLUMNS += ["beats target", "epochs", "train s"]
+
+
 def markdown(cells: list[dict]) -> str:
-    head = (
-        "| setting | L | H | model mse_z | model mae_z | linear | repeat-last | seasonal | target | "
-        "beats target | epochs | train s |"
-    )
-    lines = [head, "|" + " --- |" * 12]
+    rows = []
     for c in cells:
         z, a = c["mse_z"], c["mae_z"]
-        lines.append(
-            f"| {c['setting']} | {c['lookback']} | {c['horizon']} | **{z['model']:.4f}** | {a['model']:.4f} | "
-            f"{z['linear']:.4f} | {z['repeat_last']:.4f} | {z['seasonal_naive']:.4f} | < {c['target_mse_z']} | "
-            f"{'yes' if c['beats_target'] else 'no'} | {c['epochs']} | {c['train_seconds']:.0f} |"
+        rows.append(
+            [c["setting"], c["lookback"], c["horizon"], f"**{z['model']:.4f}**", f"{a['model']:.4f}"]
+            + [f"{z[name]:.4f}" for name in ("linear", "repeat_last", "seasonal_naive")]
+            + [f"< {c['target_mse_z']}", "yes" if c["beats_target"] else "no", c["epochs"], f"{c['train_seconds']:.0f}"]
         )
-    return "\n".join(lines)
+    return markdown_table(COLUMNS, rows)
 
 
 def main() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,11 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from forecast import config, data, pipeline  # noqa: E402
+from common import config, data, pipeline
 
 
 def make_csv(path: Path, n_series: int, length: int, seed: int = 0) -> None:

@@ -30,12 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from forecast import config, pipeline  # noqa: E402
-from forecast.errors import ForecastError  # noqa: E402
+from common import ROOT, ForecastError, config, markdown_table, pipeline
 
 DEFAULT_SUITE = ROOT.parent / "shared" / "data" / "real" / "suite.csv"
 NAIVE = ("repeat_last", "seasonal_naive")
@@ -102,29 +97,25 @@ def geomean(values: list[float]) -> float:
 
 def table(results: list[dict[str, Any]], mode: str) -> str:
     rows = [r for r in results if r["mode"] == mode]
-    lines = [
-        f"### {mode}",
-        "",
-        "| series | L | H | test MSE / best naive | linear / best naive | val ratio | epochs | train s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    cells: list[list[Any]] = []
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['name']} | | | error: {r['error'][:80]} | | | | |")
+            cells.append([r["name"], "", "", f"error: {r['error'][:80]}", "", "", "", ""])
             continue
-        lines.append(
-            f"| {r['name']} | {r['lookback']} | {r['horizon']} | {r['ratio']:.3f} | {r['linear_ratio']:.3f} "
-            f"| {r['val_ratio']:.3f} | {r['epochs']} | {r['train_seconds']} |"
+        cells.append(
+            [r["name"], r["lookback"], r["horizon"], f"{r['ratio']:.3f}", f"{r['linear_ratio']:.3f}"]
+            + [f"{r['val_ratio']:.3f}", r["epochs"], r["train_seconds"]]
         )
     ok = [r for r in rows if "error" not in r]
     if ok:
         losing = sum(r["ratio"] >= 1 for r in ok)
-        lines.append(
-            f"| **geometric mean** ({len(ok)} of {len(rows)} ran; {losing} at or above 1) | | "
-            f"| **{geomean([r['ratio'] for r in ok]):.3f}** | {geomean([r['linear_ratio'] for r in ok]):.3f} "
-            f"| {geomean([r['val_ratio'] for r in ok]):.3f} | | {sum(r['train_seconds'] for r in ok):.0f} |"
+        cells.append(
+            [f"**geometric mean** ({len(ok)} of {len(rows)} ran; {losing} at or above 1)", "", ""]
+            + [f"**{geomean([r['ratio'] for r in ok]):.3f}**", f"{geomean([r['linear_ratio'] for r in ok]):.3f}"]
+            + [f"{geomean([r['val_ratio'] for r in ok]):.3f}", "", f"{sum(r['train_seconds'] for r in ok):.0f}"]
         )
-    return "\n".join(lines)
+    columns = ["series", "L", "H", "test MSE / best naive", "linear / best naive", "val ratio", "epochs", "train s"]
+    return f"### {mode}\n\n" + markdown_table(columns, cells)
 
 
 def main() -> None:
