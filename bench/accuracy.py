@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import ROOT, config, markdown_table, pipeline
+from common import ROOT, api, config, markdown_table
 
 SETTINGS = {
     # name: (config, lookback, targets the issue sets for mse_z by horizon)
@@ -39,22 +39,22 @@ def run_cell(setting: str, horizon: int, args: argparse.Namespace) -> dict:
     config.check(cfg)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        summary = pipeline.train(cfg, out=f"{tmp}/run", quiet=not args.progress, log=lambda m: None)
-        run = pipeline.load_run(f"{tmp}/run")
+        summary = api.train(cfg, out=f"{tmp}/run", quiet=not args.progress, log=lambda m: None)
+        run = api.load(f"{tmp}/run")
     seconds = time.perf_counter() - t0
-    models = summary["metrics"]["models"]
+    models = summary.metrics["models"]
     cell = {
         "setting": setting,
         "lookback": lookback,
         "horizon": horizon,
-        "windows": summary["metrics"]["windows"],
+        "windows": summary.metrics["windows"],
         "target_mse_z": targets[horizon],
         "mse_z": {name: m["mse_z"] for name, m in models.items()},
         "mae_z": {name: m["mae_z"] for name, m in models.items()},
-        "epochs": len(run.ckpt["history"]["train_loss"]),
-        "best_epoch": run.ckpt["best_epoch"],
+        "epochs": len(run.state.history["train_loss"]),
+        "best_epoch": run.state.best_epoch,
         "train_seconds": round(seconds, 1),
-        "device": run.ckpt["record"]["device"],
+        "device": run.state.record.device,
     }
     cell["beats_target"] = cell["mse_z"]["model"] < cell["target_mse_z"]
     cell["beats_linear"] = cell["mse_z"]["model"] < cell["mse_z"]["linear"]

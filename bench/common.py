@@ -25,29 +25,38 @@ import numpy as np
 import torch
 
 import forecast
-from forecast import config, data, pipeline
+from forecast import api, config
+from forecast.choices import MAX_BATCH, default_segment
 from forecast.config import Config, DataConfig, ModelConfig, TrainConfig
-from forecast.data import split_borders
-from forecast.errors import ForecastError
+from forecast.distributed import autocast
+from forecast.errors import ForecastError, quiet_log
+from forecast.inference import CHUNK_WINDOWS
 from forecast.model import build_model, count_parameters
-from forecast.train import autocast, fit, seed_everything
+from forecast.panel import load_panel, split_borders
+from forecast.prepare import prepare
+from forecast.train import fit, seed_everything
 from forecast.windows import Windows, window_starts
 
 __all__ = [
+    "CHUNK_WINDOWS",
+    "MAX_BATCH",
     "Config",
     "DataConfig",
     "ForecastError",
     "ModelConfig",
     "TrainConfig",
     "Windows",
+    "api",
     "autocast",
     "build_model",
     "config",
     "count_parameters",
-    "data",
+    "default_segment",
     "fit",
     "forecast",
-    "pipeline",
+    "load_panel",
+    "prepare",
+    "quiet_log",
     "seed_everything",
     "split_borders",
     "window_starts",
@@ -161,8 +170,8 @@ class Ett:
 
     def __init__(self, path: str):
         cfg = Config(data=DataConfig(path=path, target=["OT"]))
-        panel = pipeline.data.load_panel(cfg.data)
-        self.prep = pipeline.prepare(cfg, panel)
+        panel = load_panel(cfg.data)
+        self.prep = prepare(cfg, panel)
         self.scaled = self.prep.scaled  # (N, 1) float32
         self.n_rows = len(self.scaled)
         self.n_train_rows = int(self.prep.borders[0, 0])

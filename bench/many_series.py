@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from common import config, data, pipeline
+from common import api, config, load_panel, prepare, quiet_log
 
 
 def make_csv(path: Path, n_series: int, length: int, seed: int = 0) -> None:
@@ -61,16 +61,16 @@ def main() -> None:
         cfg.train.steps_per_epoch = args.steps  # an epoch of random batches drawn across all series
         timings = {"write_csv_s": time.perf_counter() - t0}
         t0 = time.perf_counter()
-        panel = data.load_panel(cfg.data)
+        panel = load_panel(cfg.data)
         timings["load_and_validate_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        prep = pipeline.prepare(cfg, panel)
+        prep = prepare(cfg, panel)
         timings["split_and_scale_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        summary = pipeline.train(cfg, out=str(Path(tmp) / "run"), quiet=True, log=pipeline.quiet_log)
+        summary = api.train(cfg, out=str(Path(tmp) / "run"), quiet=True, log=quiet_log)
         timings["train_command_s"] = time.perf_counter() - t0
-        run = pipeline.load_run(Path(tmp) / "run")
-        epoch_s = run.ckpt["history"]["seconds"][0]
+        run = api.load(Path(tmp) / "run")
+        epoch_s = run.state.history["seconds"][0]
         n_train = len(prep.starts("train", 56, 14))
         trained = min(n_train, args.steps * cfg.train.batch_size)
     report = {
@@ -82,10 +82,10 @@ def main() -> None:
         "epoch_s": round(epoch_s, 2),
         "train_windows_per_s": round(trained / epoch_s),
         **{k: round(v, 2) for k, v in timings.items()},
-        "test_mse_z": summary["metrics"]["models"]["model"]["mse_z"],
-        "test_mse_z_linear": summary["metrics"]["models"]["linear"]["mse_z"],
+        "test_mse_z": summary.metrics["models"]["model"]["mse_z"],
+        "test_mse_z_linear": summary.metrics["models"]["linear"]["mse_z"],
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "device": run.ckpt["record"]["device"],
+        "device": run.state.record.device,
         "torch": str(torch.__version__),
         "threads": torch.get_num_threads(),
     }

@@ -23,7 +23,21 @@ from typing import Any
 
 import common
 import runner
-from common import ModelConfig, TrainConfig, Windows, build_model, fit, log, peak_rss_bytes, pipeline, rnd, rss_bytes
+from common import (
+    CHUNK_WINDOWS,
+    MAX_BATCH,
+    ModelConfig,
+    TrainConfig,
+    Windows,
+    api,
+    build_model,
+    default_segment,
+    fit,
+    log,
+    peak_rss_bytes,
+    rnd,
+    rss_bytes,
+)
 from thresholds import GB
 
 SIZES: runner.Sizes = {
@@ -68,7 +82,7 @@ def backtest_cases(args: argparse.Namespace, run_dir: Path, tmp: Path) -> dict[s
     growth = large["peak_rss_bytes"] - small["peak_rss_bytes"]
     extra_rows = large["series_steps"] - small["series_steps"]
     return {
-        "command": "forecast predict RUN_DIR --data SERIES.csv --backtest --split all (pipeline.predict in-process)",
+        "command": "forecast predict RUN_DIR --data SERIES.csv --backtest --split all (api.predict in-process)",
         "run": "configs/default.yaml model (lookback 96, horizon 24, hidden 32) trained briefly on ETTh1 OT",
         "baseline_peak_rss_bytes": base["peak_rss_bytes"],
         "cases": cases,
@@ -99,12 +113,13 @@ def train_case(p: dict[str, Any]) -> dict[str, Any]:
     """Train `train_steps` steps via forecast.train.fit on a synthetic series of `steps` rows."""
     rss_import = rss_bytes()
     n, L = p["steps"], p["lookback"]
-    mcfg = ModelConfig(lookback=L)  # the library's defaults otherwise
+    # the defaults otherwise, with the sizes they choose for hourly data: a day's horizon, segments, batch
+    mcfg = ModelConfig(lookback=L, horizon=24, segment=default_segment(L))
     H = mcfg.horizon
     values = common.synthetic_series(n)
     _, starts = common.split_starts(n, L, H)
     train, val = starts["train"], starts["val"]
-    cfg = TrainConfig(epochs=1, steps_per_epoch=p["train_steps"], patience=0)
+    cfg = TrainConfig(epochs=1, batch_size=MAX_BATCH, steps_per_epoch=p["train_steps"], patience=0)
     val = val[: cfg.batch_size * 8]  # a validation pass over ~1M windows would only add time
     windows = Windows(values, 1, L, H)
     common.seed_everything(0)
@@ -134,13 +149,14 @@ def train_case(p: dict[str, Any]) -> dict[str, Any]:
 def backtest_case(p: dict[str, Any]) -> dict[str, Any]:
     """forecast predict RUN --data CSV --backtest --split all, in-process (the CLI's own calls)."""
     rss_import = rss_bytes()
-    run = pipeline.load_run(p["run_dir"])
+    run_dir = p["run_dir"]
     if p.get("csv") is None:
         return {"rss_after_imports_bytes": rss_import, "peak_rss_bytes": peak_rss_bytes()}
     t0 = time.perf_counter()
-    path, rows = pipeline.predict(run, p["csv"], p["out"], backtest=True, split="all", log=lambda _: None)
+    path, rows = api.predict(run_dir, p["csv"], p["out"], backtest=True, split="all", log=lambda _: None)
     sec = time.perf_counter() - t0
-    L, H = run.cfg.model.lookback, run.cfg.model.horizon
+    model = api.load(run_dir).cfg.model
+    L, H = model.lookback, model.horizon
     windows = p["series_steps"] - L - H + 1
     return {
         "series_steps": p["series_steps"],
@@ -153,7 +169,7 @@ def backtest_case(p: dict[str, Any]) -> dict[str, Any]:
         "rss_after_imports_bytes": rss_import,
         "peak_rss_bytes": peak_rss_bytes(),
         "materialized_windows_bytes": windows * L * 4,
-        "chunk_windows": pipeline.CHUNK_WINDOWS,
+        "chunk_windows": CHUNK_WINDOWS,
     }
 
 

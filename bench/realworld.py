@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from common import ROOT, ForecastError, config, markdown_table, pipeline
+from common import ROOT, ForecastError, api, config, markdown_table
 
 DEFAULT_SUITE = ROOT.parent / "shared" / "data" / "real" / "suite.csv"
 NAIVE = ("repeat_last", "seasonal_naive")
@@ -65,13 +65,13 @@ def run_one(row: pd.Series, folder: Path, mode: str, sets: list[str]) -> dict[st
             warnings.simplefilter("ignore")
             log = io.StringIO()
             with contextlib.redirect_stderr(io.StringIO()):
-                summary = pipeline.train(cfg, out=f"{tmp}/run", quiet=True, log=lambda m: log.write(m + "\n"))
+                summary = api.train(cfg, out=f"{tmp}/run", quiet=True, log=lambda m: log.write(m + "\n"))
                 train_seconds = time.perf_counter() - t0
-                run = pipeline.load_run(summary["run_dir"])
-                val = pipeline.evaluate(run, split="val", log=lambda m: None)
+                run = api.load(summary.run_dir)
+                val = run.evaluate(split="val", log=lambda m: None)
     except ForecastError as e:
         return {**out, "error": str(e)}
-    test = summary["metrics"]
+    test = summary.metrics
     test_ratio, test_best = ratio(test["models"])
     val_ratio, _ = ratio(val["models"])
     return {
@@ -84,7 +84,7 @@ def run_one(row: pd.Series, folder: Path, mode: str, sets: list[str]) -> dict[st
         "linear_ratio": test["models"]["linear"]["mse"] / test["models"][test_best]["mse"],
         "val_ratio": val_ratio,
         "mse": {name: m["mse"] for name, m in test["models"].items()},
-        "epochs": len(run.ckpt["history"]["train_loss"]),
+        "epochs": len(run.state.history["train_loss"]),
         "train_seconds": round(train_seconds, 1),
         "warnings": [line for line in log.getvalue().splitlines() if line.startswith("warning")],
     }

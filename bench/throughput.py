@@ -29,7 +29,7 @@ import numpy as np
 import runner
 import torch
 import tutorial
-from common import Ett, ModelConfig, TrainConfig, Windows, count_parameters, log, median, ratio, rnd, summary
+from common import MAX_BATCH, Ett, ModelConfig, Windows, count_parameters, log, median, ratio, rnd, summary
 from passes import ceiling_pass, forecast_pass, library_model
 from thresholds import SAME_OUTPUTS_MAX_ABS_DIFF
 
@@ -69,7 +69,7 @@ def measure(args: argparse.Namespace, ett: Ett) -> dict[str, Any]:
     """The throughput section of the report."""
     L, H, D, NL = (tutorial.SETTINGS[k] for k in ("lookback", "horizon", "hidden_size", "num_layers"))
     mcfg = tutorial.model_config("none")
-    default_batch = TrainConfig().batch_size
+    default_batch = MAX_BATCH  # the batch the defaults choose for data with thousands of windows, as here
     batch_sizes = sorted({tutorial.SETTINGS["batch_size"], default_batch})
 
     t0 = time.perf_counter()
@@ -226,7 +226,7 @@ def ceiling_probes(args: argparse.Namespace, batch_sizes: list[int]) -> dict[str
     cores are busy with other work, OpenMP threads that spin while they wait (the default) can slow a step
     many-fold; OMP_WAIT_POLICY=PASSIVE makes them sleep instead.
     """
-    scan = [32, 128, 512] if args.quick else [32, 64, 128, 256, 512, 1024]
+    scan = sorted({32, 128, 512, *batch_sizes}) if args.quick else sorted({32, 64, 128, 256, 512, 1024, *batch_sizes})
     params = {
         "repeats": max(2, args.repeats // 2),
         "min_batches": args.min_batches,

@@ -105,4 +105,6 @@ def model_config(norm: str = "none") -> ModelConfig:
         norm=norm,
         segment=1,
         channels="joint",
+        highway=False,  # the tutorial has no linear path beside the GRU
+        window_scale=False,
     )
