@@ -33,7 +33,7 @@ from forecast.errors import ForecastError, quiet_log
 from forecast.inference import CHUNK_WINDOWS
 from forecast.model import build_model, count_parameters
 from forecast.panel import load_panel, split_borders
-from forecast.prepare import prepare
+from forecast.prepare import drop_short_series, prepare
 from forecast.train import fit, seed_everything
 from forecast.windows import Windows, window_starts
 
@@ -52,6 +52,7 @@ __all__ = [
     "config",
     "count_parameters",
     "default_segment",
+    "drop_short_series",
     "fit",
     "forecast",
     "load_panel",

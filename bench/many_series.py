@@ -1,11 +1,20 @@
-"""Many series, one global model: 10,000 series of 500 steps in one long-format CSV.
+"""Retail scale: one global model over tens of thousands of daily series, stage by stage.
 
-Times each stage of `forecast train` on it (load and validate, scale, one epoch, evaluation) and
-prints JSON. The hot path (batch gathering and the training step) has no per-series loop: every
-series lives in one stacked tensor and windows are start indices into it. Run on purpose:
+Writes a long-format panel (default 30,000 series x 2,000 days, about 60M rows, staggered starts,
+a few series shorter than one window) as Parquet and CSV, then runs the whole path, each stage in
+a fresh process so that its peak RSS is its own:
 
-    .venv/bin/python bench/many_series.py                    # 10,000 x 500
-    .venv/bin/python bench/many_series.py --series 500       # smaller
+  load_parquet, load_csv  read, validate, split and scale (forecast.panel.load_panel + prepare)
+  train                   `forecast train` with 100 steps of 512 windows, then the full test
+                          evaluation with per-series metrics
+  evaluate                `forecast evaluate` alone: every test window, the model and 3 baselines
+  backtest                `forecast predict --backtest` on a file of 1,000 of the series, streamed
+  predict                 `forecast predict`: the next 14 days of every series
+
+One JSON object goes to stdout (and to --out). Run on purpose:
+
+    .venv/bin/python bench/many_series.py                                # 30,000 x 2,000
+    .venv/bin/python bench/many_series.py --series 3000 --length 500     # smaller
 """
 
 from __future__ import annotations
@@ -13,83 +22,153 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import pandas as pd
-import torch
-from common import api, config, load_panel, prepare, quiet_log
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from common import ROOT, api, config, drop_short_series, load_panel, log, prepare, quiet_log, rnd
+
+LOOKBACK, HORIZON, BATCH, STEPS = 56, 14, 512, 100
+STAGES = ("load_parquet", "load_csv", "train", "evaluate", "backtest", "predict")
 
 
-def make_csv(path: Path, n_series: int, length: int, seed: int = 0) -> None:
-    """Daily series with their own level, trend, weekly season and noise, and staggered starts."""
+def make_panel(n_series: int, length: int, seed: int = 0) -> pa.Table:
+    """Daily sales-like series: level, weekly season and noise, starts spread over a year; every
+    500th series is shorter than one window (it is skipped, with a warning)."""
     rng = np.random.default_rng(seed)
-    t = np.arange(length)
-    level = rng.uniform(10, 100, (n_series, 1))
-    trend = rng.normal(0, 0.05, (n_series, 1)) * t
-    season = rng.uniform(1, 5, (n_series, 1)) * np.sin(2 * np.pi * (t + rng.integers(0, 7, (n_series, 1))) / 7)
-    values = level + trend + season + rng.normal(0, 1, (n_series, length))
-    starts = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 365, n_series), unit="D")
-    dates = (starts.to_numpy()[:, None] + np.arange(length) * np.timedelta64(1, "D")).reshape(-1)
-    frame = pd.DataFrame(
+    lengths = np.full(n_series, length)
+    lengths[::500] = LOOKBACK // 2
+    rows = np.repeat(np.arange(n_series), lengths)
+    step = np.arange(len(rows)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    level = rng.uniform(10, 100, n_series).astype(np.float32)
+    amplitude = rng.uniform(1, 5, n_series).astype(np.float32)
+    phase = rng.integers(0, 7, n_series)
+    sales = level[rows] + amplitude[rows] * np.sin(2 * np.pi * (step + phase[rows]) / 7).astype(np.float32)
+    sales += rng.normal(0, 1, len(rows)).astype(np.float32)
+    start = np.datetime64("2019-01-01") + rng.integers(0, 365, n_series).astype("timedelta64[D]")
+    dates = start[rows] + step.astype("timedelta64[D]")
+    names = np.array([f"item{i:05d}" for i in range(n_series)])
+    return pa.table(
         {
-            "id": np.repeat([f"s{i:05d}" for i in range(n_series)], length),
-            "date": pd.DatetimeIndex(dates).strftime("%Y-%m-%d"),
-            "sales": values.reshape(-1).round(3),
+            "item": pa.DictionaryArray.from_arrays(pa.array(rows.astype(np.int32)), pa.array(names)),
+            "date": pa.array(dates.astype("datetime64[s]")).cast(pa.date32()),
+            "sales": pa.array(np.round(sales, 2)),
         }
     )
-    frame.to_csv(path, index=False)
+
+
+def write_files(folder: Path, n_series: int, length: int) -> dict[str, Path]:
+    table = make_panel(n_series, length)
+    files = {"parquet": folder / "panel.parquet", "csv": folder / "panel.csv", "subset": folder / "subset.parquet"}
+    pq.write_table(table, files["parquet"])
+    pacsv.write_csv(
+        table.cast(pa.schema([("item", pa.string()), ("date", pa.date32()), ("sales", pa.float64())])), files["csv"]
+    )
+    first = table.column("item").combine_chunks().indices.to_numpy() < 1000
+    pq.write_table(table.filter(pa.array(first)), files["subset"])
+    return files
+
+
+def settings(data: Path) -> config.Config:
+    """The plain command's config: `forecast train --data DATA --target sales --set data.id_column=item
+    --lookback 56 --horizon 14 --epochs 1 --set train.steps_per_epoch=100 --set train.batch_size=512`."""
+    cfg = config.Config()
+    cfg.data.path, cfg.data.id_column, cfg.data.target = str(data), "item", ["sales"]
+    cfg.model.lookback, cfg.model.horizon = LOOKBACK, HORIZON
+    cfg.train.epochs, cfg.train.batch_size, cfg.train.steps_per_epoch = 1, BATCH, STEPS
+    return cfg
+
+
+def stage(name: str, files: dict[str, Path], run_dir: Path) -> dict[str, Any]:
+    """One stage, in this process; its seconds and what it measured."""
+    t0 = time.perf_counter()
+    out: dict[str, Any] = {}
+    if name.startswith("load_"):
+        cfg = settings(files[name.split("_")[1]])
+        panel = drop_short_series(load_panel(cfg.data), cfg, quiet_log)
+        out["load_and_validate_s"] = rnd(time.perf_counter() - t0)
+        prep = prepare(cfg, panel)
+        out.update(
+            rows=len(panel.values), series=len(panel.ids), train_windows=len(prep.starts("train", LOOKBACK, HORIZON))
+        )
+    elif name == "train":
+        summary = api.train(settings(files["parquet"]), out=str(run_dir), force=True, quiet=True, log=quiet_log)
+        history = api.load(run_dir).state.history
+        trained = STEPS * BATCH
+        out.update(
+            training_s=rnd(history["seconds"][0]),
+            train_windows_per_s=rnd(trained / history["seconds"][0]),
+            test_windows=summary.metrics["windows"] if summary.metrics else 0,
+            test_mse_z={k: rnd(v["mse_z"]) for k, v in (summary.metrics or {}).get("models", {}).items()},
+        )
+    elif name == "evaluate":
+        result = api.evaluate(run_dir, log=quiet_log)
+        out.update(test_windows=result["windows"], series_scored=len(result.get("series", {})))
+    elif name == "backtest":
+        path, rows = api.predict(
+            run_dir, str(files["subset"]), str(run_dir / "subset.csv"), backtest=True, log=quiet_log
+        )
+        out["rows_written"] = rows
+    elif name == "predict":
+        path, rows = api.predict(run_dir, None, str(run_dir / "forecast.csv"), log=quiet_log)
+        out["rows_written"] = rows
+    out["seconds"] = rnd(time.perf_counter() - t0)
+    out["peak_rss_gb"] = rnd(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
+    return out
+
+
+def in_fresh_process(name: str, folder: Path) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--stage", name, "--folder", str(folder)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
+    return json.loads(done.stdout)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--series", type=int, default=10_000)
-    parser.add_argument("--length", type=int, default=500)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--steps", type=int, default=200, help="training batches (of 512 windows)")
-    args = parser.parse_args()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--series", type=int, default=30_000)
+    ap.add_argument("--length", type=int, default=2_000)
+    ap.add_argument("--only", nargs="+", choices=STAGES, default=list(STAGES))
+    ap.add_argument("--out", help="also write the JSON here")
+    ap.add_argument("--stage", choices=STAGES, help="run one stage in this process (the runner's fresh processes)")
+    ap.add_argument("--folder", help="with --stage: the folder with the files and the run")
+    args = ap.parse_args()
+    if args.stage:
+        folder = Path(args.folder)
+        files = {
+            k: folder / n for k, n in (("parquet", "panel.parquet"), ("csv", "panel.csv"), ("subset", "subset.parquet"))
+        }
+        print(json.dumps(stage(args.stage, files, folder / "run")))
+        return
     with tempfile.TemporaryDirectory() as tmp:
-        csv = Path(tmp) / "many.csv"
+        folder = Path(tmp)
         t0 = time.perf_counter()
-        make_csv(csv, args.series, args.length)
-        cfg = config.Config()
-        cfg.data.path, cfg.data.id_column, cfg.data.target = str(csv), "id", ["sales"]
-        cfg.model.lookback, cfg.model.horizon, cfg.model.hidden_size = 56, 14, 32
-        cfg.train.epochs, cfg.train.batch_size, cfg.train.device = 1, 512, args.device
-        cfg.train.steps_per_epoch = args.steps  # an epoch of random batches drawn across all series
-        timings = {"write_csv_s": time.perf_counter() - t0}
-        t0 = time.perf_counter()
-        panel = load_panel(cfg.data)
-        timings["load_and_validate_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        prep = prepare(cfg, panel)
-        timings["split_and_scale_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        summary = api.train(cfg, out=str(Path(tmp) / "run"), quiet=True, log=quiet_log)
-        timings["train_command_s"] = time.perf_counter() - t0
-        run = api.load(Path(tmp) / "run")
-        epoch_s = run.state.history["seconds"][0]
-        n_train = len(prep.starts("train", 56, 14))
-        trained = min(n_train, args.steps * cfg.train.batch_size)
+        write_files(folder, args.series, args.length)
+        log(f"wrote {args.series} x {args.length} in {time.perf_counter() - t0:.0f} s")
+        stages = {}
+        for name in args.only:
+            stages[name] = in_fresh_process(name, folder)
+            log(f"{name}: {stages[name]}")
     report = {
+        "benchmark": "many_series",
         "series": args.series,
         "length": args.length,
-        "rows": args.series * args.length,
-        "train_windows": n_train,
-        "windows_trained": trained,
-        "epoch_s": round(epoch_s, 2),
-        "train_windows_per_s": round(trained / epoch_s),
-        **{k: round(v, 2) for k, v in timings.items()},
-        "test_mse_z": summary.metrics["models"]["model"]["mse_z"],
-        "test_mse_z_linear": summary.metrics["models"]["linear"]["mse_z"],
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "device": run.state.record.device,
-        "torch": str(torch.__version__),
-        "threads": torch.get_num_threads(),
+        "settings": {"lookback": LOOKBACK, "horizon": HORIZON, "batch_size": BATCH, "steps_per_epoch": STEPS},
+        "stages": stages,
+        "threads": __import__("torch").get_num_threads(),
     }
-    print(json.dumps(report, indent=2))
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
 
 
 if __name__ == "__main__":
