@@ -54,12 +54,18 @@ def default_segment(lookback: int) -> int:
     return next(d for d in range(2, lookback + 1) if lookback % d == 0 and lookback // d <= MAX_RNN_STEPS)
 
 
-def seasonal_beats_last(train_x: np.ndarray, train_y: np.ndarray, season: int) -> bool:
-    """Whether seasonal naive has the lower MSE than repeat-last on the training windows."""
+def naive_errors(train_x: np.ndarray, train_y: np.ndarray, season: int) -> np.ndarray:
+    """Summed squared errors of seasonal naive and of repeat-last on the training windows: (2,)."""
     horizon = train_y.shape[1]
     seasonal = metrics.seasonal_naive(train_x, horizon, season)
     last = metrics.repeat_last(train_x, horizon)
-    return bool(((seasonal - train_y) ** 2).mean() < ((last - train_y) ** 2).mean())
+    return np.array([((seasonal - train_y) ** 2).sum(), ((last - train_y) ** 2).sum()], dtype=np.float64)
+
+
+def seasonal_beats_last(train_x: np.ndarray, train_y: np.ndarray, season: int) -> bool:
+    """Whether seasonal naive has the lower MSE than repeat-last on the training windows."""
+    seasonal, last = naive_errors(train_x, train_y, season)
+    return bool(seasonal < last)
 
 
 @dataclass

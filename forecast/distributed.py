@@ -57,6 +57,26 @@ def share(value: Any) -> Any:
     return box[0]
 
 
+def gather(value: Any) -> list[Any]:
+    """Every rank's `value`, in rank order; [value] without torchrun. For small things: counts,
+    per-series arrays, moments."""
+    size = world()[1]
+    if size == 1:
+        return [value]
+    out: list[Any] = [None] * size
+    dist.all_gather_object(out, value)
+    return out
+
+
+def total(value: Any) -> Any:
+    """The sum of `value` (a number or an array) over every rank."""
+    parts = gather(value)
+    out = parts[0]
+    for part in parts[1:]:
+        out = out + part
+    return out
+
+
 def autocast(device: torch.device, precision: str) -> Any:
     return torch.autocast(
         device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16" and device.type == "cuda"

@@ -95,16 +95,27 @@ def seasonal_naive(x: np.ndarray, horizon: int, season: int) -> np.ndarray:
     return x[:, L - back + (steps - 1), :]
 
 
-def fit_linear(x: np.ndarray, y: np.ndarray, ridge: float = 1e-4) -> np.ndarray:
-    """Closed-form least squares on last-value-subtracted windows (NLinear-style), one map shared
-    by every target column. x (N, L, T), y (N, H, T) -> weights (L + 1, H), bias last."""
+def linear_moments(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """X'X (L + 1, L + 1) and X'Y (L + 1, H) of last-value-subtracted windows x (N, L, T), y (N, H, T),
+    one row per window and target column, a bias column last: sums, so shards of windows add up."""
     last = x[:, -1:, :]
     X = np.moveaxis(x - last, 2, 1).reshape(-1, x.shape[1])  # (N*T, L)
     Y = np.moveaxis(y - last, 2, 1).reshape(-1, y.shape[1])  # (N*T, H)
     X = np.hstack([X, np.ones((len(X), 1))])
-    gram = X.T @ X
-    gram[np.diag_indices_from(gram)] += ridge * np.trace(gram) / len(gram)  # a touch of ridge
-    return np.linalg.solve(gram, X.T @ Y)
+    return X.T @ X, X.T @ Y
+
+
+def solve_linear(moments: tuple[np.ndarray, np.ndarray], ridge: float = 1e-4) -> np.ndarray:
+    """The least-squares weights (L + 1, H), bias last, with a touch of ridge."""
+    gram, xty = moments[0].copy(), moments[1]
+    gram[np.diag_indices_from(gram)] += ridge * np.trace(gram) / len(gram)
+    return np.linalg.solve(gram, xty)
+
+
+def fit_linear(x: np.ndarray, y: np.ndarray, ridge: float = 1e-4) -> np.ndarray:
+    """Closed-form least squares on last-value-subtracted windows (NLinear-style), one map shared
+    by every target column. x (N, L, T), y (N, H, T) -> weights (L + 1, H), bias last."""
+    return solve_linear(linear_moments(x, y), ridge)
 
 
 def predict_linear(weights: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -137,8 +138,11 @@ def check_order(times: np.ndarray, offsets: np.ndarray, ids: list[str], sort: bo
         )
 
 
-def load_panel(cfg: DataConfig, source: str | Path | pd.DataFrame | None = None) -> Panel:
-    """Read and validate a file (default cfg.path) or a DataFrame into a Panel in original units."""
+def load_panel(
+    cfg: DataConfig, source: str | Path | pd.DataFrame | None = None, shard: tuple[int, int] | None = None
+) -> Panel:
+    """Read and validate a file (default cfg.path) or a DataFrame into a Panel in original units.
+    shard (rank, ranks): keep only the series this rank owns (distributed.owners)."""
     df, path = read.read_source(cfg, source)
     date_col = read.detect_date_column(df, cfg.date_column, path)
     if cfg.id_column is not None and cfg.id_column not in df.columns:
@@ -152,6 +156,8 @@ def load_panel(cfg: DataConfig, source: str | Path | pd.DataFrame | None = None)
     codes, names = read.read_ids(df, cfg.id_column, path)
     t = times.to_numpy(dtype="datetime64[ns]")
     del df, times  # the columns are read: keep only what the panel needs
+    if shard is not None:
+        values, codes, t, names = own_series(values, codes, t, names, shard, path)
     if cfg.id_column and not cfg.sort:
         check_sorted_within(codes, names, t, path)
     if cfg.sort or cfg.id_column:
@@ -168,6 +174,25 @@ def load_panel(cfg: DataConfig, source: str | Path | pd.DataFrame | None = None)
     values, filled = fill_gaps(values, offsets, borders, cfg.fill, columns, path, uniq)
     holidays = calendar.infer_holidays(t) if calendar.step_of(freq)[0] == "bdays" else ()
     return Panel(values, t, columns, len(targets), uniq, offsets, freq, time_format, filled, holidays)
+
+
+def owners(names: list[str], size: int) -> np.ndarray:
+    """(S,) the process that owns each series when training is sharded over `size` processes: a
+    stable hash of its id, the same in every process, run and machine."""
+    return np.array([zlib.crc32(name.encode()) % size for name in names], dtype=np.int64)
+
+
+def own_series(
+    values: np.ndarray, codes: np.ndarray, t: np.ndarray, names: list[str], shard: tuple[int, int], path: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """The rows of the series that rank `shard[0]` of `shard[1]` owns, with codes renumbered."""
+    rank, size = shard
+    mine = owners(names, size) == rank
+    if not mine.any():
+        raise ForecastError(f"{path} has {len(names)} series, too few to give each of {size} processes one")
+    rows = mine[codes]
+    renumber = np.cumsum(mine) - 1  # owned series keep their order
+    return values[rows], renumber[codes[rows]], t[rows], [n for n, m in zip(names, mine, strict=True) if m]
 
 
 def check_sorted_within(codes: np.ndarray, names: list[str], times: np.ndarray, path: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import importlib.resources
+import math
 import platform
 import shlex
 import sys
@@ -20,7 +21,7 @@ import torch
 from forecast import __version__, checkpoint, choices, config, files, read, report
 from forecast.checkpoint import DataRecord, Record, RunState, Status
 from forecast.config import Config
-from forecast.distributed import close_distributed, init_distributed, pick_device, share
+from forecast.distributed import close_distributed, gather, init_distributed, pick_device, share, total, world
 from forecast.errors import ForecastError, Log, quiet_log, stderr_log
 from forecast.inference import Predictor, backtest_frames, forecast_frame
 from forecast.model import Forecaster, build_model, count_parameters, parameter_counts
@@ -82,6 +83,7 @@ class Setup:
     counts: dict[str, int]  # windows per part
     chosen: list[str] = field(default_factory=list)  # what was chosen from the data, in words
     budget: choices.Budget | None = None
+    sharded: bool = False  # under torchrun with an id column: this process holds only its own series
 
 
 # ---------------------------------------------------------------- train
@@ -97,10 +99,10 @@ def train(
 ) -> TrainSummary:
     """Train a model from `cfg` into a new run directory: load, choose sizes, split, scale, fit,
     save, then score the test split. The caller's `cfg` is left as given."""
+    rank, world_size = init_distributed(cfg.train.device)  # first: sharded processes load their own series
+    log = log if rank == 0 else quiet_log
     setup = set_up(cfg, log)
     cfg = setup.cfg
-    rank, world_size = init_distributed(cfg.train.device)
-    log = log if rank == 0 else quiet_log
     run_dir = Path(share(str(resume or new_run_dir(cfg, out, force))))
     announce(setup, log)
     seed_everything(cfg.train.seed)
@@ -115,14 +117,19 @@ def train(
         files.write_text(run_dir / "config.yaml", config.to_yaml(cfg))
     record = run_record(cfg, device, len(setup.prep.panel.values))
     result = fit_model(setup, model, device, run_dir, resume, quiet)
-    close_distributed()
-    if rank > 0:  # rank 0 alone writes the run directory
-        return TrainSummary(run_dir, result.status, result.best_epoch, rank)
-    if not result.history and not resume and result.status in (Status.DIVERGED, Status.INTERRUPTED):
-        return nothing_to_keep(run_dir, result, cfg)
-    model.load_state_dict(result.best_state)
-    run = save_run(run_dir, setup, model, result, record, device)
-    return finish(run, setup, result, log)
+    if not setup.sharded:  # every process holds every series: rank 0 alone saves and scores
+        close_distributed()
+        if rank > 0:
+            return TrainSummary(run_dir, result.status, result.best_epoch, rank)
+    try:
+        if not result.history and not resume and result.status in (Status.DIVERGED, Status.INTERRUPTED):
+            return nothing_to_keep(run_dir, result, cfg)
+        model.load_state_dict(result.best_state)
+        run = save_run(run_dir, setup, model, result, record, device)  # rank 0 writes
+        summary = finish(run, setup, result, log)
+        return summary if rank == 0 else TrainSummary(run_dir, result.status, result.best_epoch, rank)
+    finally:
+        close_distributed()
 
 
 def set_up(cfg: Config, log: Log) -> Setup:
@@ -132,24 +139,35 @@ def set_up(cfg: Config, log: Log) -> Setup:
     if cfg.data.path and Path(cfg.data.path).is_file():
         # saved in the run: predict, evaluate and --resume then work from any folder
         cfg.data.path = str(Path(cfg.data.path).absolute())
-    panel = load_panel(cfg.data)
+    rank, size = world()
+    sharded = size > 1 and bool(cfg.data.id_column)  # many series: each process keeps its own
+    panel = load_panel(cfg.data, shard=(rank, size) if sharded else None)
     chosen = choose_sizes(cfg, panel)
     panel = drop_short_series(panel, cfg, log)
     cfg.data.target = panel.targets  # fix the resolved choice, e.g. the default last column
     prep = prepare(cfg, panel)
     counts = check_windows(prep, cfg, cfg.data.path)
+    if sharded:
+        counts = dict(zip(PARTS, total(np.array([counts[p] for p in PARTS])).tolist(), strict=True))
     chosen += choose_norm(cfg, prep)
     budget = choices.training_budget(cfg, counts["train"])
+    if sharded and not budget.steps_per_epoch:  # every process takes the same number of steps
+        budget.steps_per_epoch = math.ceil(counts["train"] / budget.batch_size)
     cfg.train.batch_size, cfg.train.steps_per_epoch = budget.batch_size, budget.steps_per_epoch
-    return Setup(cfg, prep, counts, chosen, budget)
+    return Setup(cfg, prep, counts, chosen, budget, sharded)
 
 
 def announce(setup: Setup, log: Log) -> None:
     """The resolved config, the data, what was chosen from it and the training budget."""
     cfg, panel, counts = setup.cfg, setup.prep.panel, setup.counts
     log(f"config:\n{config.to_yaml(cfg).rstrip()}")
+    rows, n_series = len(panel.values), len(panel.ids)
+    series = f"{n_series} series"
+    if setup.sharded:  # counted over every process; this one holds its own series only
+        rows, n_series = total(np.array([rows, n_series])).tolist()
+        series = f"{n_series} series (sharded by id over {world()[1]} processes, {len(panel.ids)} in the first)"
     log(
-        f"data: {cfg.data.path}, {len(panel.values)} rows, {len(panel.ids)} series, frequency {panel.freq}, "
+        f"data: {cfg.data.path}, {rows} rows, {series}, frequency {panel.freq}, "
         f"windows train/val/test {counts['train']}/{counts['val']}/{counts['test']}"
     )
     if setup.chosen:
@@ -181,7 +199,8 @@ def fit_model(
     windows = Windows(values, prep.panel.n_targets, L, H, n_future(cfg))
     starts = {p: prep.starts(p, L, H) for p in PARTS}
     if cfg.train.steps_per_epoch:  # capped epochs validate on a fixed random subset of the same size
-        starts["val"] = subsample(starts["val"], cfg.train.steps_per_epoch * cfg.train.batch_size)
+        share = world()[1] if setup.sharded else 1  # of which each process holds its part
+        starts["val"] = subsample(starts["val"], cfg.train.steps_per_epoch * cfg.train.batch_size // share)
     on_device = {p: torch.from_numpy(s).to(device) for p, s in starts.items()}
     return fit(
         model,
@@ -192,20 +211,23 @@ def fit_model(
         quiet=quiet,
         on_epoch=lambda s: checkpoint.save_payload(run_dir / "state.pt", s),
         resume=resume_state(run_dir) if resume else None,
+        sharded=setup.sharded,
     )
 
 
 def nothing_to_keep(run_dir: Path, result: FitResult, cfg: Config) -> TrainSummary:
     """No epoch finished: leave no half-made run behind; divergence is an error."""
-    for name in ("config.yaml", "state.pt"):
-        (run_dir / name).unlink(missing_ok=True)
-    if run_dir.is_dir() and not any(run_dir.iterdir()):
-        run_dir.rmdir()
+    rank = world()[0]
+    if rank == 0:
+        for name in ("config.yaml", "state.pt"):
+            (run_dir / name).unlink(missing_ok=True)
+        if run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()
     if result.status == Status.DIVERGED:
         raise ForecastError(
             f"training diverged (loss became NaN or inf) in the first epoch; lower train.lr (now {cfg.train.lr})"
         )
-    return TrainSummary(None, result.status, 0)
+    return TrainSummary(None, result.status, 0, rank)
 
 
 def finish(run: Run, setup: Setup, result: FitResult, log: Log) -> TrainSummary:
@@ -222,46 +244,65 @@ def finish(run: Run, setup: Setup, result: FitResult, log: Log) -> TrainSummary:
     if warning:
         log(warning)
     if setup.counts["test"]:
-        summary.metrics = evaluate(run, setup.prep, "test", new_data=False, log=log)
+        summary.metrics = evaluate(run, setup.prep, "test", new_data=False, log=log, sharded=setup.sharded)
     return summary
 
 
 def save_run(
     run_dir: Path, setup: Setup, model: Forecaster, result: FitResult, record: Record, device: torch.device
 ) -> Run:
-    """model.pt (plain data and tensors only), history.csv and loss.png; returns the run, loaded."""
+    """model.pt (plain data and tensors only), history.csv and loss.png, written by the first
+    process; returns the run. Sharded, the run holds every process's series."""
     from forecast import plots
 
     cfg, panel = setup.cfg, setup.prep.panel
     record.status = result.status.value
     record.ended = dt.datetime.now().astimezone().isoformat(timespec="seconds")
-    history = write_history(run_dir, result.history)
     model.eval()
     targets = panel.columns[: panel.n_targets]
-    stats = reference_stats(Predictor(model, cfg, targets, device), setup.prep)
+    stats = reference_stats(Predictor(model, cfg, targets, device), setup.prep, setup.sharded)
+    series = {
+        "ids": np.array(panel.ids, dtype=object),
+        "min": setup.prep.scaler.data_min,
+        "max": setup.prep.scaler.data_max,
+        "train_std": stats.pop("train_std").numpy(),
+        "mase_scale": stats.pop("mase_scale").numpy(),
+    }
+    last = pd.Timestamp(panel.times.max())
+    if setup.sharded:
+        series, last = every_series(series), max(gather(last))
+        record.data.rows = int(total(record.data.rows or 0))
     state = RunState(
         config=cfg.to_dict(),
         state_dict={k: v.cpu() for k, v in model.state_dict().items()},
-        scaler={
-            "min": torch.from_numpy(setup.prep.scaler.data_min),
-            "max": torch.from_numpy(setup.prep.scaler.data_max),
-        },
+        scaler={"min": torch.from_numpy(series["min"]), "max": torch.from_numpy(series["max"])},
         columns=panel.columns,
         n_targets=panel.n_targets,
         freq=panel.freq,
-        ids=panel.ids,
+        ids=[str(sid) for sid in series["ids"]],
         history={k: [h[k] for h in result.history] for k in ("train_loss", "val_loss", "lr", "seconds")},
         time_format=panel.time_format,
-        last_timestamp=str(pd.Timestamp(panel.times.max())),
+        last_timestamp=str(last),
         best_epoch=result.best_epoch,
         record=record,
+        train_std=torch.from_numpy(series["train_std"]),
+        mase_scale=torch.from_numpy(series["mase_scale"]),
         **stats,
     )
-    checkpoint.save(run_dir / "model.pt", state)
-    if result.status not in (Status.INTERRUPTED, Status.DIVERGED):
-        (run_dir / "state.pt").unlink(missing_ok=True)
-    plots.plot_loss(history, run_dir / "loss.png")
+    if world()[0] == 0:
+        checkpoint.save(run_dir / "model.pt", state)
+        if result.status not in (Status.INTERRUPTED, Status.DIVERGED):
+            (run_dir / "state.pt").unlink(missing_ok=True)
+        plots.plot_loss(write_history(run_dir, result.history), run_dir / "loss.png")
     return Run(model, cfg, targets, device, run_dir, state)
+
+
+def every_series(series: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-series arrays of every process, stacked and sorted by series id, as one process holds them."""
+    parts = gather(series)
+    stacked = {key: np.concatenate([part[key] for part in parts]) for key in series}
+    order = np.argsort(stacked["ids"], kind="stable")
+    return {key: value[order] for key, value in stacked.items()}
 
 
 def new_run_dir(cfg: Config, out: str | None, force: bool) -> Path:

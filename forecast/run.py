@@ -11,7 +11,7 @@ import pandas as pd
 
 from forecast import calendar, checkpoint, config, files, read
 from forecast.checkpoint import RunState
-from forecast.distributed import pick_device
+from forecast.distributed import pick_device, total, world
 from forecast.errors import ForecastError, Log, stderr_log
 from forecast.inference import Predictor, backtest_frames, conformal_half_width, forecast_frame
 from forecast.model import build_model
@@ -149,21 +149,23 @@ def scored_rows_note(prep: Prepared, split: str, horizon: int) -> str:
     return f" (its windows are {prep.windows_from}: {rows} row(s), and a window needs horizon = {horizon})"
 
 
-def evaluate(run: Run, prep: Prepared, split: str, new_data: bool, log: Log = stderr_log) -> dict[str, Any]:
+def evaluate(
+    run: Run, prep: Prepared, split: str, new_data: bool, log: Log = stderr_log, sharded: bool = False
+) -> dict[str, Any]:
     """Score the model and the three baselines on the windows of `split`; the training data's test
-    scores are also written to metrics.json."""
+    scores are also written to metrics.json (by the first process, sharded)."""
     cfg = run.cfg
     L, H = cfg.model.lookback, cfg.model.horizon
     starts = prep.starts(split, L, H)
     if new_data and split == "test":
         log(f"test windows: {prep.windows_from}")
-    if len(starts) == 0:
+    if (total(len(starts)) if sharded else len(starts)) == 0:
         raise ForecastError(f"the {split} split has no complete window to evaluate{scored_rows_note(prep, split, H)}")
-    scores = score(run, run.state, prep, starts, run.half_width(None))
+    scores = score(run, run.state, prep, starts, run.half_width(None), sharded)
     result: dict[str, Any] = {
         "split": split,
         **({"windows_from": prep.windows_from} if split == "test" else {}),
-        "windows": int(len(starts)),
+        "windows": scores["windows"],
         "horizon": H,
         "lookback": L,
         "targets": run.targets,
@@ -175,6 +177,6 @@ def evaluate(run: Run, prep: Prepared, split: str, new_data: bool, log: Log = st
         result["intervals"] = {"coverage": cfg.predict.coverage, **scores["intervals"]}
     if "series" in scores:
         result["series"] = scores["series"]
-    if not new_data and split == "test":  # metrics.json holds the test scores of the training data
+    if not new_data and split == "test" and world()[0] == 0:  # metrics.json: the training data's test scores
         files.write_json(run.path / "metrics.json", result)
     return result

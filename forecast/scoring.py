@@ -9,23 +9,26 @@ import torch
 
 from forecast import calendar, metrics
 from forecast.checkpoint import RunState
+from forecast.distributed import gather, total
 from forecast.inference import QUANTILE_LEVELS, Predictor, interval_width, predict_chunks
 from forecast.prepare import MAX_STAT_WINDOWS, Prepared, subsample
 from forecast.windows import Windows, series_of
 
 
-def reference_stats(p: Predictor, prep: Prepared) -> dict[str, Any]:
-    """What evaluation needs from training data, as RunState fields: z-score and MASE scales, the
-    closed-form linear baseline, conformal quantiles of validation residuals and validation MSEs."""
+def reference_stats(p: Predictor, prep: Prepared, sharded: bool = False) -> dict[str, Any]:
+    """What evaluation needs from training data, as RunState fields: z-score and MASE scales (of
+    this process's series), the closed-form linear baseline, conformal quantiles of validation
+    residuals and validation MSEs. Sharded, the last three pool every process's windows."""
     cfg, panel = p.cfg, prep.panel
     L, H, T = cfg.model.lookback, cfg.model.horizon, panel.n_targets
     season = calendar.season_length(panel.freq)
     std, mase_scale = metrics.train_stats(panel.values, panel.offsets, prep.borders[:, 0], T, season)
     windows = prep.windows(cfg)
     train = subsample(prep.starts("train", L, H), MAX_STAT_WINDOWS)
-    linear = metrics.fit_linear(
+    moments = metrics.linear_moments(
         windows.past_targets(train).astype(np.float64), windows.targets(train).astype(np.float64)
     )
+    linear = metrics.solve_linear(total(moments) if sharded else moments)
     stats: dict[str, Any] = {
         "season": season,
         "train_std": torch.from_numpy(std),
@@ -33,24 +36,34 @@ def reference_stats(p: Predictor, prep: Prepared) -> dict[str, Any]:
         "linear": torch.from_numpy(linear),
     }
     val = subsample(prep.starts("val", L, H), MAX_STAT_WINDOWS)  # exchangeable: a subset stays valid
-    if len(val):
-        residuals, sq = [], dict.fromkeys(("model", "repeat_last", "seasonal_naive", "linear"), 0.0)
-        for chunk, pred in predict_chunks(p, prep, val):
-            y = windows.targets(chunk)
-            residuals.append(np.abs(pred - y))
-            for name, guess in metrics.beside_baselines(pred, windows.past_targets(chunk), season, linear):
-                sq[name] += float(((guess - y) ** 2).sum())
+    residuals, sq = [np.zeros((0, H, T), np.float32)], np.zeros(4)
+    for chunk, pred in predict_chunks(p, prep, val):
+        y = windows.targets(chunk)
+        residuals.append(np.abs(pred - y))
+        for i, (_, guess) in enumerate(metrics.beside_baselines(pred, windows.past_targets(chunk), season, linear)):
+            sq[i] += float(((guess - y) ** 2).sum())
+    n_val = len(val)
+    if sharded:
+        residuals, sq, n_val = gather(np.concatenate(residuals)), total(sq), total(n_val)
+    if n_val:
         q = np.quantile(np.concatenate(residuals), QUANTILE_LEVELS, axis=0, method="higher")
-        stats.update(conformal=torch.from_numpy(q), n_val_windows=len(val))  # (levels, H, T), scaled
-        stats["val_mse"] = {name: v / (len(val) * H * T) for name, v in sq.items()}  # scaled units
+        stats.update(conformal=torch.from_numpy(q), n_val_windows=n_val)  # (levels, H, T), scaled
+        names = ("model", "repeat_last", "seasonal_naive", "linear")
+        stats["val_mse"] = {name: float(v) / (n_val * H * T) for name, v in zip(names, sq, strict=True)}
     return stats
 
 
 def score(
-    p: Predictor, state: RunState, prep: Prepared, starts: np.ndarray, half_width: np.ndarray | None
+    p: Predictor,
+    state: RunState,
+    prep: Prepared,
+    starts: np.ndarray,
+    half_width: np.ndarray | None,
+    sharded: bool = False,
 ) -> dict[str, Any]:
     """Metrics of the model and the baselines over the windows at `starts`, overall and per series,
-    with the intervals' empirical coverage when `half_width` is given. Filled actuals are not scored."""
+    with the intervals' empirical coverage when `half_width` is given. Filled actuals are not scored.
+    Sharded, every process scores its own series and each gets the totals over all of them."""
     T = len(p.targets)
     rows = state.rows_for(prep.panel.ids)
     std, scale = state.train_std.numpy()[rows], state.mase_scale.numpy()[rows]
@@ -76,15 +89,32 @@ def score(
             counted = np.ones(w.shape, bool) if mask is None else mask
             covered += float(((np.abs(y_true - y_pred) <= w) & counted).sum())
             width += float(2 * (w * counted).sum())
+    ids, windows = prep.panel.ids, len(starts)
+    if sharded:  # every process's series, in the order one process would hold them
+        scores, ids = pooled(scores, ids)
+        windows, covered, width, excluded = total(np.array([windows, covered, width, excluded]))
     result: dict[str, Any] = {
+        "windows": int(windows),
         "models": {name: s.result() for name, s in scores.items()},
-        "filled_points_excluded": excluded,
+        "filled_points_excluded": int(excluded),
     }
     if half_width is not None:
-        n = max(len(starts) * p.cfg.model.horizon * T - excluded, 1)
+        n = max(windows * p.cfg.model.horizon * T - excluded, 1)
         result["intervals"] = {"empirical_coverage": covered / n, "mean_width": width / n}
-    if len(prep.panel.ids) > 1:
-        result["series"] = {
-            sid: {name: s.result(i) for name, s in scores.items()} for i, sid in enumerate(prep.panel.ids)
-        }
+    if len(ids) > 1:
+        result["series"] = {sid: {name: s.result(i) for name, s in scores.items()} for i, sid in enumerate(ids)}
     return result
+
+
+def pooled(scores: dict[str, metrics.Scores], ids: list[str]) -> tuple[dict[str, metrics.Scores], list[str]]:
+    """The per-series sums of every process, sorted by series id."""
+    parts = gather((ids, {name: (s.std, s.mase_scale, s.sums) for name, s in scores.items()}))
+    every = [sid for part_ids, _ in parts for sid in part_ids]
+    order = np.argsort(np.array(every, dtype=object), kind="stable")
+    out = {}
+    for name in scores:
+        std = np.concatenate([sums[name][0] for _, sums in parts])[order]
+        scale = np.concatenate([sums[name][1] for _, sums in parts])[order]
+        out[name] = metrics.Scores(std, scale)
+        out[name].sums = {k: np.concatenate([sums[name][2][k] for _, sums in parts])[order] for k in out[name].SUMS}
+    return out, [every[i] for i in order]

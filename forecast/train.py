@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import time
@@ -17,7 +18,7 @@ from tqdm.auto import tqdm
 
 from forecast.checkpoint import Status
 from forecast.config import TrainConfig
-from forecast.distributed import autocast, world
+from forecast.distributed import autocast, total, world
 from forecast.windows import Windows
 
 
@@ -57,17 +58,15 @@ def epoch_batches(n: int, cfg: TrainConfig, device: torch.device) -> list[torch.
 
 
 @torch.inference_mode()
-def mean_loss(model: nn.Module, windows: Windows, starts: torch.Tensor, batch_size: int, precision: str) -> float:
-    """Mean MSE over `starts`, in scaled units; one host sync at the end."""
-    if len(starts) == 0:
-        return math.nan
+def loss_sum(model: nn.Module, windows: Windows, starts: torch.Tensor, batch_size: int, precision: str) -> float:
+    """Summed per-window MSE over `starts`, in scaled units; one host sync at the end."""
     model.eval()
     total = torch.zeros((), device=starts.device)
     for chunk in starts.split(batch_size * 4):
         with autocast(starts.device, precision):
             pred = model(windows.inputs(chunk), windows.future(chunk))
         total += ((pred.float() - windows.targets(chunk)) ** 2).mean(dim=(1, 2)).sum()
-    return float(total) / len(starts)
+    return float(total)
 
 
 def cosine_factor(epochs: int) -> Callable[[int], float]:
@@ -93,6 +92,7 @@ class Trainer:
     val_starts: torch.Tensor
     cfg: TrainConfig
     quiet: bool = False
+    sharded: bool = False  # each process holds its own series: it trains on its own windows only
     result: FitResult = field(default_factory=FitResult)
 
     def __post_init__(self) -> None:
@@ -105,9 +105,11 @@ class Trainer:
         self.loss_fn = nn.MSELoss()
 
     def validation_loss(self) -> float:
-        return mean_loss(
-            self.model, self.windows, self.val_starts, self.cfg.batch_size or len(self.train_starts), self.cfg.precision
-        )
+        """Mean MSE over the validation windows (of every process, sharded); NaN without any."""
+        batch = self.cfg.batch_size or len(self.train_starts)
+        summed = loss_sum(self.model, self.windows, self.val_starts, batch, self.cfg.precision)
+        summed, n = total(np.array([summed, len(self.val_starts)])) if self.sharded else (summed, len(self.val_starts))
+        return float(summed) / int(n) if n else math.nan
 
     def restore(self, state: dict[str, Any] | None) -> int:
         """Continue from a snapshot, or let the starting weights compete as epoch 0; return the first epoch."""
@@ -132,7 +134,10 @@ class Trainer:
         self.model.train()
         total = torch.zeros((), device=self.device)
         seen = 0
-        batches = epoch_batches(len(self.train_starts), self.cfg, self.device)
+        cfg = self.cfg
+        if self.sharded:  # a batch is every process's share of it, drawn from its own windows
+            cfg = dataclasses.replace(cfg, batch_size=max(cfg.batch_size // self.world_size, 1))
+        batches = epoch_batches(len(self.train_starts), cfg, self.device)
         bar = tqdm(
             batches,
             desc=f"epoch {epoch}",
@@ -144,9 +149,12 @@ class Trainer:
             dynamic_ncols=True,
         )
         for idx in bar:
-            if len(idx) < self.world_size:  # a last batch too small to give every process a window
+            if self.sharded:
+                starts = self.train_starts[idx]
+            elif len(idx) < self.world_size:  # a last batch too small to give every process a window
                 continue
-            starts = self.train_starts[idx[self.rank :: self.world_size]]
+            else:  # every process draws the same batches and trains on its slice of each
+                starts = self.train_starts[idx[self.rank :: self.world_size]]
             total += self.step(starts) * len(starts)  # stays on the device: no sync per batch
             seen += len(starts)
         if self.world_size > 1:
@@ -216,12 +224,13 @@ def fit(
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     resume: dict[str, Any] | None = None,
     quiet: bool = False,
+    sharded: bool = False,
 ) -> FitResult:
     """Train `model` in place; return the history and the best-by-validation weights.
 
     on_epoch receives a resumable state after every epoch; `resume` is such a state.
     """
-    trainer = Trainer(model, windows, train_starts, val_starts, cfg, quiet=quiet or world()[0] > 0)
+    trainer = Trainer(model, windows, train_starts, val_starts, cfg, quiet=quiet or world()[0] > 0, sharded=sharded)
     result = trainer.result
     first_epoch = trainer.restore(resume)
     bar = tqdm(
