@@ -67,15 +67,30 @@ def train_stats(
     values: np.ndarray, offsets: np.ndarray, train_end: np.ndarray, n_targets: int, season: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per series: the population std of each target on training rows, and MASE's scale
-    (mean absolute seasonal difference on training rows; lag 1 when the series is too short)."""
-    stds, scales = [], []
-    for s in range(len(offsets) - 1):
-        rows = values[offsets[s] : offsets[s] + train_end[s], :n_targets]
-        stds.append(rows.std(axis=0))
-        lag = season if len(rows) > season else 1
-        diffs = np.abs(rows[lag:] - rows[:-lag]) if len(rows) > lag else np.ones((1, n_targets))
-        scales.append(diffs.mean(axis=0))
-    return np.array(stds), np.array(scales)
+    (mean absolute seasonal difference on training rows; lag 1 when the series is too short).
+    Every series at once: sums over each series' training rows with np.add.reduceat."""
+    x = values[:, :n_targets]
+    starts, ends = offsets[:-1], offsets[:-1] + train_end
+    mean = train_sums(x, starts, ends) / train_end[:, None]
+    centered = x - np.repeat(mean, np.diff(offsets), axis=0)
+    std = np.sqrt(train_sums(centered**2, starts, ends) / train_end[:, None])
+    lag = np.where(train_end > season, season, 1)
+    scale = np.ones_like(std)  # a series of one training row: no difference to take
+    for k in np.unique(lag):  # one pass per lag in use: at most two
+        diffs = np.zeros_like(x)
+        diffs[k:] = np.abs(x[k:] - x[:-k])
+        use = (lag == k) & (train_end > k)
+        sums = train_sums(diffs, starts + k, ends)  # differences whose earlier row is in the same series
+        scale[use] = sums[use] / (train_end[use, None] - k)
+    return std, scale
+
+
+def train_sums(x: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """(S, T) sums of x over rows [starts[s], ends[s]) of each series; 0 where the range is empty."""
+    bounds = np.minimum(np.column_stack([starts, np.maximum(ends, starts)]).ravel(), len(x))
+    padded = np.vstack([x, np.zeros((1, x.shape[1]))])  # a row past the end, so every bound is an index
+    sums = np.add.reduceat(padded, bounds, axis=0)[0::2]
+    return np.where((ends > starts)[:, None], sums, 0.0)
 
 
 # ---------------------------------------------------------------- baselines

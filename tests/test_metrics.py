@@ -130,3 +130,21 @@ def test_scores_mask_leaves_points_out() -> None:
     alone.add(np.array([0, 0, 0]), y_true.reshape(4, 1, 1)[:3], y_pred.reshape(4, 1, 1)[:3])
     assert scores.result() == pytest.approx(alone.result())
     assert scores.result()["mae"] == pytest.approx(2 / 3)
+
+
+def test_train_stats_match_a_loop_over_series() -> None:
+    """The one-pass per-series std and MASE scale equal the obvious loop, on ragged panels."""
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        lengths = rng.integers(1, 40, rng.integers(1, 6))
+        offsets = np.append(0, np.cumsum(lengths))
+        values = rng.normal(0, 10, (offsets[-1], 3))
+        train_end = np.array([rng.integers(1, n + 1) for n in lengths])
+        season, n_targets = int(rng.integers(1, 13)), int(rng.integers(1, 4))
+        std, scale = metrics.train_stats(values, offsets, train_end, n_targets, season)
+        for s in range(len(lengths)):
+            rows = values[offsets[s] : offsets[s] + train_end[s], :n_targets]
+            lag = season if len(rows) > season else 1
+            diffs = np.abs(rows[lag:] - rows[:-lag]) if len(rows) > lag else np.ones((1, n_targets))
+            np.testing.assert_allclose(std[s], rows.std(axis=0), rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(scale[s], diffs.mean(axis=0), rtol=1e-9, atol=1e-12)
