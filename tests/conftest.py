@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import Cli, long_frame, synthetic_frame, write_csv
+from helpers import Cli, long_frame, synthetic_frame, train_on_multi, write_csv
 
 PROPERTIES = Path(__file__).parent / "properties"
 
@@ -57,7 +57,4 @@ def cli() -> Cli:
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One small run on multi.csv, trained once for the tests that only read it (copy it to write)."""
-    base = tmp_path_factory.mktemp("shared")
-    data = write_csv(base / "multi.csv", synthetic_frame(columns=("a", "b", "c")))
-    Cli().train(data, base / "run")
-    return base / "run"
+    return train_on_multi(tmp_path_factory.mktemp("shared"))

@@ -1,4 +1,5 @@
-"""Helpers shared by the tests: synthetic data, a CLI runner, and the check of an `Error:` line.
+"""Helpers shared by the tests: synthetic data, a CLI runner, a run trained on it, reading what
+`predict` wrote, and the check of an `Error:` line.
 
 Tiny data: a few hundred hourly rows of sine + trend + noise, so that a CLI `train` with the
 SMALL settings below takes about a second on 2 CPU cores.
@@ -66,6 +67,16 @@ def write_csv(path: Path, frame: pd.DataFrame) -> Path:
     return path
 
 
+def read_times(path: Path) -> pd.DataFrame:
+    """forecast.csv or predictions.csv with its origin and timestamp columns as times."""
+    return pd.read_csv(path, parse_dates=["origin", "timestamp"])
+
+
+def next_steps(last: pd.Timestamp, freq: str = "h", n: int = HORIZON) -> list[pd.Timestamp]:
+    """The n times after `last`: the timestamps of a forecast whose origin is `last`."""
+    return list(pd.date_range(last, periods=n + 1, freq=freq)[1:])
+
+
 class Cli:
     """Runs `forecast ...` in-process. Bugs (exceptions other than an exit) propagate to pytest.
 
@@ -86,6 +97,13 @@ class Cli:
 
     def train(self, data: Path, out: Path, *extra: object) -> Result:
         return self.ok("train", "--data", data, "--out", out, *SMALL, *extra)
+
+
+def train_on_multi(base: Path, *extra: object) -> Path:
+    """A run in base/run, trained on base/multi.csv (300 hourly rows of a, b, c) with extra CLI args."""
+    data = write_csv(base / "multi.csv", synthetic_frame(columns=("a", "b", "c")))
+    Cli().train(data, base / "run", *extra)
+    return base / "run"
 
 
 def assert_user_error(result: Result, *fragments: str) -> str:

@@ -12,7 +12,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import HORIZON, LOOKBACK, SMALL, Cli, assert_user_error, long_frame, synthetic_frame, write_csv
+from helpers import (
+    HORIZON,
+    LOOKBACK,
+    SMALL,
+    Cli,
+    assert_user_error,
+    long_frame,
+    next_steps,
+    read_times,
+    synthetic_frame,
+    train_on_multi,
+    write_csv,
+)
 from torch import nn
 
 from forecast import calendar, config, prepare
@@ -26,14 +38,6 @@ from forecast.windows import PARTS, series_of, window_starts
 
 def small(**kwargs) -> ModelConfig:
     return ModelConfig(**{"lookback": LOOKBACK, "horizon": HORIZON, "hidden_size": 8, "highway": False, **kwargs})
-
-
-def read_times(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, parse_dates=["origin", "timestamp"])
-
-
-def next_steps(last: pd.Timestamp, freq: str = "h", n: int = HORIZON) -> list[pd.Timestamp]:
-    return list(pd.date_range(last, periods=n + 1, freq=freq)[1:])
 
 
 # ---------------------------------------------------------------- model.segment
@@ -142,18 +146,11 @@ def test_segment_and_independent_channels_train_and_predict(cli: Cli, multi_csv:
 # ---------------------------------------------------------------- data.calendar
 
 
-def train_multi(tmp_path_factory: pytest.TempPathFactory, name: str, *args: str) -> Path:
-    """A run on a three-column synthetic CSV, trained with extra CLI args."""
-    base = tmp_path_factory.mktemp(name)
-    csv = write_csv(base / "multi.csv", synthetic_frame(columns=("a", "b", "c")))
-    Cli().train(csv, base / "run", *args)
-    return base / "run"
-
-
 @pytest.fixture(scope="module")
 def calendar_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # no highway: its zero-initialized head would let validation keep the calendar-blind start
-    return train_multi(tmp_path_factory, "calendar", "--set", "data.calendar=true", "--set", "model.highway=false")
+    base = tmp_path_factory.mktemp("calendar")
+    return train_on_multi(base, "--set", "data.calendar=true", "--set", "model.highway=false")
 
 
 def test_calendar_forecast(cli: Cli, calendar_run: Path, tmp_path: Path) -> None:
@@ -327,7 +324,7 @@ def test_long_forecast_per_series(cli: Cli, long_run: Path, tmp_path: Path) -> N
 
 @pytest.fixture(scope="module")
 def interval_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_multi(tmp_path_factory, "intervals", "--set", "predict.coverage=0.9")
+    return train_on_multi(tmp_path_factory.mktemp("intervals"), "--set", "predict.coverage=0.9")
 
 
 @pytest.fixture
