@@ -27,7 +27,7 @@ from helpers import (
 )
 from torch import nn
 
-from forecast import calendar, config, prepare
+from forecast import config, prepare
 from forecast.config import ModelConfig
 from forecast.errors import ForecastError
 from forecast.model import build_model, count_parameters
@@ -141,52 +141,6 @@ def test_segment_and_independent_channels_train_and_predict(cli: Cli, multi_csv:
     future = read_times(run / "forecast.csv")
     assert len(future) == 2 * HORIZON and sorted(future["target"].unique()) == ["a", "b"]
     assert np.isfinite(future["y_pred"]).all()
-
-
-# ---------------------------------------------------------------- data.calendar
-
-
-@pytest.fixture(scope="module")
-def calendar_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # no highway: its zero-initialized head would let validation keep the calendar-blind start
-    base = tmp_path_factory.mktemp("calendar")
-    return train_on_multi(base, "--set", "data.calendar=true", "--set", "model.highway=false")
-
-
-def test_calendar_forecast(cli: Cli, calendar_run: Path, tmp_path: Path) -> None:
-    run = load_run(calendar_run)
-    assert run.model.n_future == len(calendar.CALENDAR_COLUMNS)
-    assert run.model.head.in_features == 8 * LOOKBACK + HORIZON * len(calendar.CALENDAR_COLUMNS)
-    out = tmp_path / "forecast.csv"
-    result = cli.ok("predict", calendar_run, "--out", out)
-    assert result.stdout.strip() == f"wrote {HORIZON} rows to {out}"
-    frame = read_times(out)
-    last = pd.Timestamp("2024-01-13 11:00:00")
-    assert list(frame.columns) == ["target", "origin", "timestamp", "step", "y_pred"]
-    assert (frame["origin"] == last).all() and frame["timestamp"].tolist() == next_steps(last)
-    assert np.isfinite(frame["y_pred"]).all()
-    cli.ok("predict", calendar_run, "--backtest", "--out", tmp_path / "bt.csv")
-    backtest = pd.read_csv(tmp_path / "bt.csv")
-    assert len(backtest) == (60 - HORIZON + 1) * HORIZON and np.isfinite(backtest["y_pred"]).all()
-
-
-def test_calendar_forecast_depends_on_the_future_timestamps(calendar_run: Path) -> None:
-    run = load_run(calendar_run)
-    prep = run.data_for(None)
-    x = torch.from_numpy(prep.scaled[-LOOKBACK:][None])  # the last window, calendar columns included
-    last = pd.Timestamp(prep.panel.times[-1])
-
-    def future(times: list[pd.Timestamp]) -> torch.Tensor:
-        return torch.from_numpy(calendar.calendar_features(np.array(times, dtype="datetime64[ns]"))).float()[None]
-
-    with torch.inference_mode():
-        real = run.model(x, future(next_steps(last)))
-        other = run.model(x, future(next_steps(last + pd.Timedelta(hours=7))))
-    assert not torch.allclose(real, other, atol=1e-6)
-    # forecast() feeds the calendar of the steps it forecasts
-    frame = run.forecast()
-    expected = prep.scaler.inverse(real.numpy(), np.array([0]), 1).reshape(-1)
-    np.testing.assert_allclose(frame["y_pred"], expected, rtol=1e-5)
 
 
 # ---------------------------------------------------------------- many series (data.id_column)
