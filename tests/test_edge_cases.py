@@ -46,12 +46,6 @@ def test_zero_parts_fit_either_kind_of_split() -> None:
     assert split_borders(pd.Series([300]).to_numpy(), counts.data.split).tolist() == [[200, 200, 250]]
 
 
-def test_intervals_need_validation_rows(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:
-    args = ["--set", "data.split.val=0", "--set", "predict.coverage=0.9"]
-    result = cli("train", "--data", multi_csv, "--out", tmp_path / "run", *args)
-    assert_user_error(result, "predict.coverage", "data.split.val")
-
-
 def test_last_timestamp_is_the_latest_of_all_series(cli: Cli, long_csv: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     cli.train(long_csv, run, "--set", "data.id_column=id", "--target", "y")
