@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
-import torch
 from helpers import Cli, assert_user_error, synthetic_frame, write_csv
 
 from forecast import config, read
@@ -44,13 +43,6 @@ def test_zero_parts_fit_either_kind_of_split() -> None:
     counts = config.check(config.from_dict({"data": {"split": {"train": 200, "val": 0, "test": 50}}}))
     assert split_borders(pd.Series([300]).to_numpy(), fractions.data.split).tolist() == [[240, 240, 300]]
     assert split_borders(pd.Series([300]).to_numpy(), counts.data.split).tolist() == [[200, 200, 250]]
-
-
-def test_last_timestamp_is_the_latest_of_all_series(cli: Cli, long_csv: Path, tmp_path: Path) -> None:
-    run = tmp_path / "run"
-    cli.train(long_csv, run, "--set", "data.id_column=id", "--target", "y")
-    latest = pd.read_csv(long_csv, parse_dates=["date"])["date"].max()
-    assert torch.load(run / "model.pt", weights_only=True)["last_timestamp"] == str(latest)
 
 
 def test_no_data_path_says_how_to_give_one(cli: Cli, tmp_path: Path) -> None:
