@@ -3,7 +3,6 @@ conformal intervals, Parquet input, and the parameter counts of `forecast info`.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -17,9 +16,7 @@ from helpers import (
     SMALL,
     Cli,
     assert_user_error,
-    next_steps,
     read_times,
-    synthetic_frame,
 )
 from torch import nn
 
@@ -135,31 +132,6 @@ def test_segment_and_independent_channels_train_and_predict(cli: Cli, multi_csv:
     future = read_times(run / "forecast.csv")
     assert len(future) == 2 * HORIZON and sorted(future["target"].unique()) == ["a", "b"]
     assert np.isfinite(future["y_pred"]).all()
-
-
-# ---------------------------------------------------------------- Parquet input
-
-
-def test_parquet_trains_and_predicts_like_csv(cli: Cli, trained_run: Path, tmp_path: Path) -> None:
-    pq = tmp_path / "multi.parquet"
-    synthetic_frame(columns=("a", "b", "c")).to_parquet(pq, index=False)  # trained_run's data
-    run = tmp_path / "run"
-    cli.train(pq, run)
-    cli.ok("predict", run)
-    frame = read_times(run / "forecast.csv")
-    last = pd.Timestamp("2024-01-13 11:00:00")
-    assert (frame["target"] == "c").all() and frame["timestamp"].tolist() == next_steps(last)
-    # the same data and seed as the CSV run: the same forecasts and metrics
-    cli.ok("predict", trained_run, "--out", tmp_path / "csv_forecast.csv")
-    np.testing.assert_allclose(frame["y_pred"], pd.read_csv(tmp_path / "csv_forecast.csv")["y_pred"], rtol=1e-6)
-    pq_metrics = json.loads((run / "metrics.json").read_text())["models"]
-    csv_metrics = json.loads((trained_run / "metrics.json").read_text())["models"]
-    assert pq_metrics["model"]["mae"] == pytest.approx(csv_metrics["model"]["mae"], rel=1e-6)
-    # and Parquet as newer data for a CSV-trained run
-    cli.ok("predict", trained_run, "--data", pq, "--out", tmp_path / "from_pq.csv")
-    np.testing.assert_allclose(
-        pd.read_csv(tmp_path / "from_pq.csv")["y_pred"], pd.read_csv(tmp_path / "csv_forecast.csv")["y_pred"], rtol=1e-9
-    )
 
 
 # ---------------------------------------------------------------- forecast info: parameter counts
