@@ -1,5 +1,5 @@
-"""Model and data options end to end: segments, channel independence, calendar inputs, many series,
-conformal intervals, Parquet input, and the parameter counts of `forecast info`."""
+"""Model options, from the model's shapes to a trained run: segments, independent or joint channels,
+the parameter counts `forecast info` gives for GRU and LSTM cells, and bf16 autocast."""
 
 from __future__ import annotations
 
@@ -10,14 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import (
-    HORIZON,
-    LOOKBACK,
-    SMALL,
-    Cli,
-    assert_user_error,
-    read_times,
-)
+from helpers import HORIZON, LOOKBACK, SMALL, Cli, assert_user_error, read_times
 from torch import nn
 
 from forecast import config
@@ -188,6 +181,9 @@ def test_info_parameter_counts_lstm(cli: Cli, multi_csv: Path, tmp_path: Path) -
     assert head == (8 * LOOKBACK + 1) * HORIZON + (LOOKBACK + 1) * HORIZON and other_total == gru + head
     model = load_run(run).model
     assert isinstance(model.rnn, nn.LSTM) and total == count_parameters(model) == rec + head
+
+
+# ---------------------------------------------------------------- train.precision
 
 
 def test_bf16_autocast_path_trains_on_cpu(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:
