@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from forecast import config
 from forecast.config import Config
 from forecast.errors import ForecastError
+from forecast.panel import split_borders
 
 
 def write(tmp_path: Path, text: str, name: str = "cfg.yaml") -> Path:
@@ -150,6 +152,13 @@ def test_check_accepts_row_counts_and_partial_fractions() -> None:
     config.check(cfg)
     cfg.data.split = {"train": 0.5, "val": 0.1, "test": 0.1}  # rows past the parts are ignored
     config.check(cfg)
+
+
+def test_zero_parts_fit_either_kind_of_split() -> None:
+    fractions = config.check(config.from_dict({"data": {"split": {"train": 0.8, "val": 0, "test": 0.2}}}))
+    counts = config.check(config.from_dict({"data": {"split": {"train": 200, "val": 0, "test": 50}}}))
+    assert split_borders(np.array([300]), fractions.data.split).tolist() == [[240, 240, 300]]
+    assert split_borders(np.array([300]), counts.data.split).tolist() == [[200, 200, 250]]
 
 
 def test_set_overrides_read_yaml_scalars() -> None:

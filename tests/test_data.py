@@ -126,6 +126,12 @@ def test_load_panel_odd_but_valid_csv(tmp_path: Path) -> None:
     np.testing.assert_allclose(panel.values[:, 1], np.arange(1, 11) + 0.5)
 
 
+def test_default_target_is_never_a_feature() -> None:
+    frame = synthetic_frame(columns=("a", "b"))
+    targets, features = read.resolve_targets(frame, DataConfig(features=["b"]), "date", "f.csv")
+    assert targets == ["a"] and features == ["b"]
+
+
 def test_read_table_closes_the_file(multi_csv: Path) -> None:
     # an unclosed handle shows up as a ResourceWarning, an error under this suite's settings
     import gc

@@ -196,6 +196,11 @@ def test_data_file_given_as_config(cli: Cli, multi_csv: Path) -> None:
     assert_user_error(cli("train", multi_csv), "looks like a data file", f"--data {multi_csv}")
 
 
+def test_no_data_path_says_how_to_give_one(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "cfg.yaml").write_text("model:\n  horizon: 6\n")
+    assert_user_error(cli("train", tmp_path / "cfg.yaml"), "no data file given", "--data")
+
+
 def test_out_is_a_file(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("keep")
     assert_user_error(cli("train", "--data", multi_csv, "--out", tmp_path / "afile", *SMALL), "afile", "is a file")

@@ -1,5 +1,5 @@
-"""What a run writes is what a reader gets: metrics.json that any JSON reader parses, and plots
-that draw the files `predict` wrote."""
+"""What a run writes is what a reader gets: metrics.json that any JSON reader parses and that holds
+the test split's scores whatever else is evaluated, and plots that draw the files `predict` wrote."""
 
 from __future__ import annotations
 
@@ -29,6 +29,13 @@ def test_metrics_json_writes_undefined_scores_as_null(cli: Cli, tmp_path: Path) 
     assert isinstance(metrics["models"]["model"]["mae"], float)
     info = cli.ok("info", run).stdout  # the table reads the nulls back
     assert "mse_z" in info
+
+
+def test_evaluate_on_another_split_leaves_the_test_metrics(cli: Cli, run_copy: Path) -> None:
+    before = (run_copy / "metrics.json").read_text()
+    assert "wrote" not in cli.ok("evaluate", run_copy, "--split", "val").stdout
+    assert (run_copy / "metrics.json").read_text() == before
+    assert json.loads(before)["split"] == "test"
 
 
 @pytest.fixture
