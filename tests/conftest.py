@@ -1,7 +1,9 @@
-"""Fixtures: tiny synthetic CSVs written into tmp_path, a CLI runner, and one shared trained run."""
+"""Fixtures: tiny synthetic CSVs written into tmp_path, a CLI runner, and one shared trained run with
+private copies of it."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,3 +60,9 @@ def cli() -> Cli:
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One small run on multi.csv, trained once for the tests that only read it (copy it to write)."""
     return train_on_multi(tmp_path_factory.mktemp("shared"))
+
+
+@pytest.fixture
+def run_copy(trained_run: Path, tmp_path: Path) -> Path:
+    """A private copy of the shared run, for tests that write into it (predict, evaluate, plot)."""
+    return Path(shutil.copytree(trained_run, tmp_path / "run"))

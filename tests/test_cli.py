@@ -4,7 +4,6 @@ on one column or several, one series or many, from CSV or Parquet."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,12 +16,6 @@ from helpers import HORIZON, LOOKBACK, SMALL, Cli, assert_user_error, next_steps
 
 PRED_COLUMNS = ["target", "origin", "timestamp", "step", "y_pred", "y_true"]
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture
-def run_copy(trained_run: Path, tmp_path: Path) -> Path:
-    """A private copy of the shared run, for tests that write into it."""
-    return Path(shutil.copytree(trained_run, tmp_path / "run"))
 
 
 def test_help_lists_the_commands_without_importing_torch(cli: Cli) -> None:

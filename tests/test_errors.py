@@ -7,7 +7,6 @@ import json
 import os
 import pathlib
 import pickle
-import shutil
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -29,11 +28,6 @@ def csv_text(frame: pd.DataFrame) -> str:
 
 def train(cli: Cli, data: Path, *extra: object):
     return cli("train", "--data", data, "--out", data.parent / "run", *SMALL, *extra)
-
-
-@pytest.fixture
-def run_copy(trained_run: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(trained_run, tmp_path / "run"))
 
 
 # ---------------------------------------------------------------- files that are not usable CSVs

@@ -4,7 +4,6 @@ the test split's scores whatever else is evaluated, and plots that draw the file
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -36,12 +35,6 @@ def test_evaluate_on_another_split_leaves_the_test_metrics(cli: Cli, run_copy: P
     assert "wrote" not in cli.ok("evaluate", run_copy, "--split", "val").stdout
     assert (run_copy / "metrics.json").read_text() == before
     assert json.loads(before)["split"] == "test"
-
-
-@pytest.fixture
-def run_copy(trained_run: Path, tmp_path: Path) -> Path:
-    """A private copy of the shared run: predict and plot write into it."""
-    return Path(shutil.copytree(trained_run, tmp_path / "run"))
 
 
 @pytest.fixture
