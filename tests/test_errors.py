@@ -254,7 +254,16 @@ def test_huge_values_work(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_sort_true_fixes_unsorted(cli: Cli, tmp_path: Path) -> None:
-    works(cli, write_csv(tmp_path / "unsorted.csv", unsorted(base())), "--set", "data.sort=true")
+    run = works(cli, write_csv(tmp_path / "unsorted.csv", unsorted(base())), "--set", "data.sort=true")
+    (tmp_path / "sorted").mkdir()
+    in_order = works(cli, write_csv(tmp_path / "sorted" / "sorted.csv", base()))
+    # sorted as it is read: the run is the one the rows in time order give
+    ckpt = torch.load(run / "model.pt", weights_only=True)
+    assert ckpt["last_timestamp"] == str(base()["date"].max())
+    scores = json.loads((run / "metrics.json").read_text())["models"]
+    expected = json.loads((in_order / "metrics.json").read_text())["models"]
+    assert scores["model"]["mae"] == pytest.approx(expected["model"]["mae"], rel=1e-6)
+    assert scores["repeat_last"] == pytest.approx(expected["repeat_last"], rel=1e-9)
 
 
 @pytest.mark.filterwarnings("default:.*irregular time steps:UserWarning")  # the CLI shows it, then goes on
