@@ -38,6 +38,11 @@ LOOKBACK, HORIZON = 24, 6
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
+def set_flags(*pairs: str) -> list[str]:
+    """`--set KEY=VALUE` for each pair, as `train` takes them."""
+    return [arg for pair in pairs for arg in ("--set", pair)]
+
+
 def synthetic_frame(
     n: int = 300, columns: Sequence[str] = ("a", "b", "c"), start: str = "2024-01-01", freq: str = "h", seed: int = 0
 ) -> pd.DataFrame:

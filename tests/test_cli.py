@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import HORIZON, LOOKBACK, SMALL, Cli, assert_user_error, next_steps, read_times, synthetic_frame
+from helpers import HORIZON, LOOKBACK, SMALL, Cli, assert_user_error, next_steps, read_times, set_flags, synthetic_frame
 
 PRED_COLUMNS = ["target", "origin", "timestamp", "step", "y_pred", "y_true"]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -237,16 +237,8 @@ def test_newer_data_with_the_same_columns(cli: Cli, run_copy: Path, make_csv) ->
 
 
 def test_row_count_split_from_the_command_line(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:
-    cli.train(
-        multi_csv,
-        tmp_path / "run",
-        "--set",
-        "data.split.train=200",
-        "--set",
-        "data.split.val=40",
-        "--set",
-        "data.split.test=50",
-    )
+    row_counts = set_flags("data.split.train=200", "data.split.val=40", "data.split.test=50")
+    cli.train(multi_csv, tmp_path / "run", *row_counts)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["windows"] == 50 - HORIZON + 1  # rows 290..299 are not used
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import HORIZON, LOOKBACK, SMALL, Cli, assert_user_error, read_times
+from helpers import HORIZON, LOOKBACK, SMALL, Cli, assert_user_error, read_times, set_flags
 from torch import nn
 
 from forecast import config
@@ -103,20 +103,8 @@ def test_joint_channels_do_not_permute() -> None:
 
 def test_segment_and_independent_channels_train_and_predict(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    cli.train(
-        multi_csv,
-        run,
-        "--target",
-        "a",
-        "--target",
-        "b",
-        "--features",
-        "c",
-        "--set",
-        "model.segment=6",
-        "--set",
-        "model.channels=independent",
-    )
+    columns = ["--target", "a", "--target", "b", "--features", "c"]
+    cli.train(multi_csv, run, *columns, *set_flags("model.segment=6", "model.channels=independent"))
     ckpt = torch.load(run / "model.pt", weights_only=True)
     assert ckpt["config"]["model"]["segment"] == 6 and ckpt["config"]["model"]["channels"] == "independent"
     loaded = load_run(run)
@@ -160,20 +148,8 @@ def test_info_parameter_counts_gru(cli: Cli, trained_run: Path) -> None:
 def test_info_parameter_counts_lstm(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     # LSTMs are slow on CPU: one epoch of one batch is enough to count parameters
-    cli.train(
-        multi_csv,
-        run,
-        "--target",
-        "a",
-        "--features",
-        "b",
-        "--epochs",
-        "1",
-        "--set",
-        "model.cell=lstm",
-        "--set",
-        "train.steps_per_epoch=1",
-    )
+    one_batch = ["--epochs", "1", *set_flags("train.steps_per_epoch=1")]
+    cli.train(multi_csv, run, "--target", "a", "--features", "b", *one_batch, *set_flags("model.cell=lstm"))
     total, rec, head, other, other_total, other_rec = parse_parameters(cli.ok("info", run).stdout)
     lstm, gru = rnn_count(nn.LSTM, 2, 8, 1), rnn_count(nn.GRU, 2, 8, 1)
     assert (rec, other, other_rec) == (lstm, "gru", gru)
