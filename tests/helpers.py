@@ -1,5 +1,5 @@
 """Helpers shared by the tests: synthetic data, a CLI runner, a run trained on it, reading what
-`predict` wrote, and the check of an `Error:` line.
+`predict` wrote, the check of an `Error:` line, and pickles that run code when loaded.
 
 Tiny data: a few hundred hourly rows of sine + trend + noise, so that a CLI `train` with the
 SMALL settings below takes about a second on 2 CPU cores.
@@ -7,6 +7,8 @@ SMALL settings below takes about a second on 2 CPU cores.
 
 from __future__ import annotations
 
+import os
+import pathlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -122,3 +124,23 @@ def assert_user_error(result: Result, *fragments: str) -> str:
         assert fragment in line, f"{fragment!r} not in {line!r}"
     assert result.stdout == "", result.stdout
     return line
+
+
+class TouchOnLoad:
+    """Unpickling this creates `marker`: a stand-in for any code a pickle can run."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (self.marker,))
+
+
+class ShellOnLoad:
+    """Unpickling this runs a shell command that creates `marker`."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))

@@ -4,8 +4,6 @@ never a traceback; and the odd-but-valid inputs that must simply work."""
 from __future__ import annotations
 
 import json
-import os
-import pathlib
 import pickle
 import warnings
 from collections.abc import Callable
@@ -15,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import DATE_FORMAT, SMALL, Cli, assert_user_error, synthetic_frame, write_csv
+from helpers import DATE_FORMAT, SMALL, Cli, ShellOnLoad, TouchOnLoad, assert_user_error, synthetic_frame, write_csv
 
 
 def base() -> pd.DataFrame:
@@ -370,22 +368,6 @@ def other_config(path: Path) -> None:
 def test_damaged_model_file(cli: Cli, run_copy: Path, damage, fragments: list[str], command: str) -> None:
     damage(run_copy / "model.pt")
     assert_user_error(cli(command, run_copy), "model.pt", *fragments)
-
-
-class TouchOnLoad:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (pathlib.Path.touch, (self.marker,))
-
-
-class ShellOnLoad:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
 
 
 @pytest.mark.parametrize("evil", [TouchOnLoad, ShellOnLoad])
