@@ -1,5 +1,5 @@
-"""`data.calendar`: the calendar of the forecast steps as known-future inputs, fed to the head and
-read from the timestamps being forecast (the frequencies themselves are test_calendars.py's)."""
+"""`data.calendar`: calendar features (bounded, periodic) of the steps being forecast, as known-future
+inputs to the head, read from the timestamps forecast (frequencies themselves: test_calendars.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,13 @@ from helpers import HORIZON, LOOKBACK, Cli, next_steps, read_times, train_on_mul
 
 from forecast import calendar
 from forecast.run import load_run
+
+
+def test_calendar_features_are_bounded_and_periodic() -> None:
+    times = pd.date_range("2024-01-01", periods=48, freq="h").to_numpy()
+    cal = calendar.calendar_features(times)
+    assert cal.shape == (48, 6) and np.abs(cal).max() <= 1
+    np.testing.assert_allclose(cal[:24, :2], cal[24:, :2], atol=1e-12)  # hour of day repeats daily
 
 
 @pytest.fixture(scope="module")

@@ -286,13 +286,6 @@ def test_season_length(freq: str, season: int) -> None:
     assert calendar.season_length(freq) == season
 
 
-def test_calendar_features_are_bounded_and_periodic() -> None:
-    times = pd.date_range("2024-01-01", periods=48, freq="h").to_numpy()
-    cal = calendar.calendar_features(times)
-    assert cal.shape == (48, 6) and np.abs(cal).max() <= 1
-    np.testing.assert_allclose(cal[:24, :2], cal[24:, :2], atol=1e-12)  # hour of day repeats daily
-
-
 # ---------------------------------------------------------------- ids, fills and splits across series
 
 
