@@ -152,6 +152,7 @@ def test_check_rejects_bad_values(mutate, fragments: list[str]) -> None:
         ({"train": 8640, "val": 2880, "test": 2880}, True, [8640, 11520, 14400]),
         ({"train": 0.5, "val": 0.1, "test": 0.1}, False, [10000, 12000, 14000]),  # rows past the parts: unused
     ],
+    ids=["row counts", "partial fractions"],
 )
 def test_check_accepts_row_counts_and_partial_fractions(split: dict, counts: bool, borders: list[int]) -> None:
     cfg = Config()
