@@ -1,12 +1,14 @@
-"""Fixtures: tiny synthetic CSVs written into tmp_path, a CLI runner, and one shared trained run."""
+"""Fixtures: tiny synthetic CSVs written into tmp_path, a CLI runner, and one shared trained run with
+private copies of it."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import Cli, long_frame, synthetic_frame, write_csv
+from helpers import Cli, long_frame, synthetic_frame, train_on_multi, write_csv
 
 PROPERTIES = Path(__file__).parent / "properties"
 
@@ -57,7 +59,10 @@ def cli() -> Cli:
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One small run on multi.csv, trained once for the tests that only read it (copy it to write)."""
-    base = tmp_path_factory.mktemp("shared")
-    data = write_csv(base / "multi.csv", synthetic_frame(columns=("a", "b", "c")))
-    Cli().train(data, base / "run")
-    return base / "run"
+    return train_on_multi(tmp_path_factory.mktemp("shared"))
+
+
+@pytest.fixture
+def run_copy(trained_run: Path, tmp_path: Path) -> Path:
+    """A private copy of the shared run, for tests that write into it (predict, evaluate, plot)."""
+    return Path(shutil.copytree(trained_run, tmp_path / "run"))

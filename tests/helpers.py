@@ -1,4 +1,5 @@
-"""Helpers shared by the tests: synthetic data, a CLI runner, and the check of an `Error:` line.
+"""Helpers shared by the tests: synthetic data, a CLI runner, a run trained on it, reading what
+`predict` wrote, the check of an `Error:` line, and pickles that run code when loaded.
 
 Tiny data: a few hundred hourly rows of sine + trend + noise, so that a CLI `train` with the
 SMALL settings below takes about a second on 2 CPU cores.
@@ -6,6 +7,8 @@ SMALL settings below takes about a second on 2 CPU cores.
 
 from __future__ import annotations
 
+import os
+import pathlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,6 +40,11 @@ LOOKBACK, HORIZON = 24, 6
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
+def set_flags(*pairs: str) -> list[str]:
+    """`--set KEY=VALUE` for each pair, as `train` takes them."""
+    return [arg for pair in pairs for arg in ("--set", pair)]
+
+
 def synthetic_frame(
     n: int = 300, columns: Sequence[str] = ("a", "b", "c"), start: str = "2024-01-01", freq: str = "h", seed: int = 0
 ) -> pd.DataFrame:
@@ -66,6 +74,16 @@ def write_csv(path: Path, frame: pd.DataFrame) -> Path:
     return path
 
 
+def read_times(path: Path) -> pd.DataFrame:
+    """forecast.csv or predictions.csv with its origin and timestamp columns as times."""
+    return pd.read_csv(path, parse_dates=["origin", "timestamp"])
+
+
+def next_steps(last: pd.Timestamp, freq: str = "h", n: int = HORIZON) -> list[pd.Timestamp]:
+    """The n times after `last`: the timestamps of a forecast whose origin is `last`."""
+    return list(pd.date_range(last, periods=n + 1, freq=freq)[1:])
+
+
 class Cli:
     """Runs `forecast ...` in-process. Bugs (exceptions other than an exit) propagate to pytest.
 
@@ -88,6 +106,13 @@ class Cli:
         return self.ok("train", "--data", data, "--out", out, *SMALL, *extra)
 
 
+def train_on_multi(base: Path, *extra: object) -> Path:
+    """A run in base/run, trained on base/multi.csv (300 hourly rows of a, b, c) with extra CLI args."""
+    data = write_csv(base / "multi.csv", synthetic_frame(columns=("a", "b", "c")))
+    Cli().train(data, base / "run", *extra)
+    return base / "run"
+
+
 def assert_user_error(result: Result, *fragments: str) -> str:
     """Exit 1, one `Error: ...` line on stderr holding every fragment, nothing on stdout, no traceback."""
     assert result.exit_code == 1, result.output
@@ -99,3 +124,23 @@ def assert_user_error(result: Result, *fragments: str) -> str:
         assert fragment in line, f"{fragment!r} not in {line!r}"
     assert result.stdout == "", result.stdout
     return line
+
+
+class TouchOnLoad:
+    """Unpickling this creates `marker`: a stand-in for any code a pickle can run."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (self.marker,))
+
+
+class ShellOnLoad:
+    """Unpickling this runs a shell command that creates `marker`."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))

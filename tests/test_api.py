@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,12 +27,6 @@ def small_config(path: Path) -> forecast.Config:
     cfg.model.lookback, cfg.model.horizon, cfg.model.hidden_size = LOOKBACK, HORIZON, 8
     cfg.train.epochs, cfg.train.device = 2, "cpu"
     return cfg
-
-
-@pytest.fixture
-def run_copy(trained_run: Path, tmp_path: Path) -> Path:
-    """A private copy of the shared run (evaluate writes metrics.json into it)."""
-    return Path(shutil.copytree(trained_run, tmp_path / "run"))
 
 
 def same_weights(a: Path, b: Path) -> bool:

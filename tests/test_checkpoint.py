@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import pathlib
 import pickle
 import stat
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import ShellOnLoad, TouchOnLoad
 
 from forecast import checkpoint, files
 from forecast.errors import ForecastError
@@ -31,24 +31,6 @@ def payload() -> dict:
         "mase_scale": torch.ones(1, 1),
         "linear": torch.zeros(5, 2),
     }
-
-
-class Touch:
-    """Unpickling this would create `marker`: a stand-in for any code a pickle can run."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (pathlib.Path.touch, (self.marker,))
-
-
-class Shell:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
 
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
@@ -152,7 +134,7 @@ def test_format_version(tmp_path: Path, version, fragment: str) -> None:
         checkpoint.load(tmp_path / "model.pt")
 
 
-@pytest.mark.parametrize("evil", [Touch, Shell])
+@pytest.mark.parametrize("evil", [TouchOnLoad, ShellOnLoad])
 def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path: Path, evil: type) -> None:
     marker = tmp_path / "PWNED"
     path = tmp_path / "model.pt"
@@ -165,7 +147,7 @@ def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path: Path, evil: type
 def test_plain_pickle_of_code_runs_nothing(tmp_path: Path) -> None:
     marker, path = tmp_path / "PWNED", tmp_path / "model.pt"
     with open(path, "wb") as f:
-        pickle.dump(Shell(marker), f, protocol=4)  # torch would warn about the protocol: not here
+        pickle.dump(ShellOnLoad(marker), f, protocol=4)  # torch would warn about the protocol: not here
     with pytest.raises(ForecastError, match="model.pt"):
         checkpoint.load(path)
     assert not marker.exists()

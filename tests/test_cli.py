@@ -1,9 +1,9 @@
-"""End to end through the CLI: train -> predict -> predict --backtest -> evaluate -> plot -> info."""
+"""End to end through the CLI: train -> predict -> predict --backtest -> evaluate -> plot -> info,
+on one column or several, one series or many, from CSV or Parquet."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,20 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import HORIZON, LOOKBACK, SMALL, Cli, assert_user_error
+from helpers import HORIZON, LOOKBACK, SMALL, Cli, assert_user_error, next_steps, read_times, set_flags, synthetic_frame
 
 PRED_COLUMNS = ["target", "origin", "timestamp", "step", "y_pred", "y_true"]
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture
-def run_copy(trained_run: Path, tmp_path: Path) -> Path:
-    """A private copy of the shared run, for tests that write into it."""
-    return Path(shutil.copytree(trained_run, tmp_path / "run"))
-
-
-def read_times(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, parse_dates=["origin", "timestamp"])
 
 
 def test_help_lists_the_commands_without_importing_torch(cli: Cli) -> None:
@@ -84,7 +74,7 @@ def test_predict_forecasts_after_the_last_row(cli: Cli, run_copy: Path) -> None:
     assert frame["step"].tolist() == list(range(1, HORIZON + 1))
     last = pd.Timestamp("2024-01-13 11:00:00")  # row 300 of the hourly data
     assert (frame["origin"] == last).all()
-    assert frame["timestamp"].tolist() == list(pd.date_range(last, periods=HORIZON + 1, freq="h")[1:])
+    assert frame["timestamp"].tolist() == next_steps(last)
     assert np.isfinite(frame["y_pred"]).all() and (frame["target"] == "c").all()
 
 
@@ -205,10 +195,32 @@ def test_long_format_series(cli: Cli, long_csv: Path, tmp_path: Path) -> None:
     for sid, rows in future.groupby("series"):
         last = data[data["id"] == sid]["date"].max()  # each series continues from its own end
         assert (rows["origin"] == last).all()
-        assert rows["timestamp"].tolist() == list(pd.date_range(last, periods=HORIZON + 1, freq="h")[1:])
+        assert rows["timestamp"].tolist() == next_steps(last)
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["series"]) == {"s1", "s2", "s3"}
     cli.ok("plot", run, "--series", "s2")
+
+
+def test_parquet_trains_and_predicts_like_csv(cli: Cli, trained_run: Path, tmp_path: Path) -> None:
+    pq = tmp_path / "multi.parquet"
+    synthetic_frame(columns=("a", "b", "c")).to_parquet(pq, index=False)  # trained_run's data
+    run = tmp_path / "run"
+    cli.train(pq, run)
+    cli.ok("predict", run)
+    frame = read_times(run / "forecast.csv")
+    last = pd.Timestamp("2024-01-13 11:00:00")
+    assert (frame["target"] == "c").all() and frame["timestamp"].tolist() == next_steps(last)
+    # the same data and seed as the CSV run: the same forecasts and metrics
+    cli.ok("predict", trained_run, "--out", tmp_path / "csv_forecast.csv")
+    np.testing.assert_allclose(frame["y_pred"], pd.read_csv(tmp_path / "csv_forecast.csv")["y_pred"], rtol=1e-6)
+    pq_metrics = json.loads((run / "metrics.json").read_text())["models"]
+    csv_metrics = json.loads((trained_run / "metrics.json").read_text())["models"]
+    assert pq_metrics["model"]["mae"] == pytest.approx(csv_metrics["model"]["mae"], rel=1e-6)
+    # and Parquet as newer data for a CSV-trained run
+    cli.ok("predict", trained_run, "--data", pq, "--out", tmp_path / "from_pq.csv")
+    np.testing.assert_allclose(
+        pd.read_csv(tmp_path / "from_pq.csv")["y_pred"], pd.read_csv(tmp_path / "csv_forecast.csv")["y_pred"], rtol=1e-9
+    )
 
 
 def test_newer_data_with_the_same_columns(cli: Cli, run_copy: Path, make_csv) -> None:
@@ -225,16 +237,8 @@ def test_newer_data_with_the_same_columns(cli: Cli, run_copy: Path, make_csv) ->
 
 
 def test_row_count_split_from_the_command_line(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:
-    cli.train(
-        multi_csv,
-        tmp_path / "run",
-        "--set",
-        "data.split.train=200",
-        "--set",
-        "data.split.val=40",
-        "--set",
-        "data.split.test=50",
-    )
+    row_counts = set_flags("data.split.train=200", "data.split.val=40", "data.split.test=50")
+    cli.train(multi_csv, tmp_path / "run", *row_counts)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["windows"] == 50 - HORIZON + 1  # rows 290..299 are not used
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from forecast import config
 from forecast.config import Config
 from forecast.errors import ForecastError
+from forecast.panel import split_borders
 
 
 def write(tmp_path: Path, text: str, name: str = "cfg.yaml") -> Path:
@@ -144,12 +146,29 @@ def test_check_rejects_bad_values(mutate, fragments: list[str]) -> None:
         assert fragment in str(info.value)
 
 
-def test_check_accepts_row_counts_and_partial_fractions() -> None:
+@pytest.mark.parametrize(
+    ("split", "counts", "borders"),
+    [
+        ({"train": 8640, "val": 2880, "test": 2880}, True, [8640, 11520, 14400]),
+        ({"train": 0.5, "val": 0.1, "test": 0.1}, False, [10000, 12000, 14000]),  # rows past the parts: unused
+    ],
+    ids=["row counts", "partial fractions"],
+)
+def test_check_accepts_row_counts_and_partial_fractions(split: dict, counts: bool, borders: list[int]) -> None:
     cfg = Config()
-    cfg.data.split = {"train": 8640, "val": 2880, "test": 2880}
-    config.check(cfg)
-    cfg.data.split = {"train": 0.5, "val": 0.1, "test": 0.1}  # rows past the parts are ignored
-    config.check(cfg)
+    cfg.data.split = split
+    assert config.check(cfg) is cfg  # accepted: no error, the same config back
+    assert cfg.data.split == split  # kept as given: the values, and ints still ints
+    assert [type(v) for v in cfg.data.split.values()] == [type(v) for v in split.values()]
+    assert config.split_is_counts(cfg.data.split) is counts
+    assert split_borders(np.array([20000]), cfg.data.split).tolist() == [borders]
+
+
+def test_zero_parts_fit_either_kind_of_split() -> None:
+    fractions = config.check(config.from_dict({"data": {"split": {"train": 0.8, "val": 0, "test": 0.2}}}))
+    counts = config.check(config.from_dict({"data": {"split": {"train": 200, "val": 0, "test": 50}}}))
+    assert split_borders(np.array([300]), fractions.data.split).tolist() == [[240, 240, 300]]
+    assert split_borders(np.array([300]), counts.data.split).tolist() == [[200, 200, 250]]
 
 
 def test_set_overrides_read_yaml_scalars() -> None:

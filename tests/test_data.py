@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -126,12 +128,24 @@ def test_load_panel_odd_but_valid_csv(tmp_path: Path) -> None:
     np.testing.assert_allclose(panel.values[:, 1], np.arange(1, 11) + 0.5)
 
 
-def test_read_table_closes_the_file(multi_csv: Path) -> None:
-    # an unclosed handle shows up as a ResourceWarning, an error under this suite's settings
-    import gc
+def test_default_target_is_never_a_feature() -> None:
+    frame = synthetic_frame(columns=("a", "b"))
+    targets, features = read.resolve_targets(frame, DataConfig(features=["b"]), "date", "f.csv")
+    assert targets == ["a"] and features == ["b"]
 
-    read.read_table(multi_csv)
-    gc.collect()
+
+def test_read_table_closes_the_file(multi_csv: Path) -> None:
+    # a handle left open warns (ResourceWarning) when it is collected: record every warning meanwhile
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        frame = read.read_table(multi_csv)
+        gc.collect()
+    assert [w for w in seen if issubclass(w.category, ResourceWarning)] == []
+    # and what it read is the whole file: multi_csv's 300 hourly rows of date, a, b, c
+    assert list(frame.columns) == ["date", "a", "b", "c"] and len(frame) == 300
+    assert pd.to_datetime(frame["date"]).tolist() == list(pd.date_range("2024-01-01", periods=300, freq="h"))
+    expected = synthetic_frame(columns=("a", "b", "c"))[["a", "b", "c"]].to_numpy()
+    np.testing.assert_allclose(frame[["a", "b", "c"]].to_numpy(dtype=float), expected, rtol=1e-12)
 
 
 def test_gaps_warn_with_the_real_step(tmp_path: Path) -> None:
@@ -272,13 +286,6 @@ def test_scaler_matches_sklearn() -> None:
 )
 def test_season_length(freq: str, season: int) -> None:
     assert calendar.season_length(freq) == season
-
-
-def test_calendar_features_are_bounded_and_periodic() -> None:
-    times = pd.date_range("2024-01-01", periods=48, freq="h").to_numpy()
-    cal = calendar.calendar_features(times)
-    assert cal.shape == (48, 6) and np.abs(cal).max() <= 1
-    np.testing.assert_allclose(cal[:24, :2], cal[24:, :2], atol=1e-12)  # hour of day repeats daily
 
 
 # ---------------------------------------------------------------- ids, fills and splits across series

@@ -32,7 +32,10 @@ TINY = [
 ]
 
 
-def torchrun(data: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def train_on_two_ranks(tmp_path: Path, batch_size: int) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """torchrun with 2 processes on 120 rows of `y` (84 train rows, 70 training windows); it must succeed."""
+    data = write_csv(tmp_path / "tiny.csv", synthetic_frame(n=120, columns=("y",)))
+    run = tmp_path / "run"
     command = [
         sys.executable,
         "-m",
@@ -46,21 +49,21 @@ def torchrun(data: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[
         "--data",
         str(data),
         "--out",
-        str(out),
+        str(run),
         *TINY,
-        *extra,
+        "--batch-size",
+        str(batch_size),
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=out.parent)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return run, result
 
 
 @pytest.mark.slow
 def test_two_processes_write_one_run(tmp_path: Path) -> None:
-    data = write_csv(tmp_path / "tiny.csv", synthetic_frame(n=120, columns=("y",)))
-    run = tmp_path / "run"
-    # 120 rows: 84 train rows, 70 training windows: batches of 32, 32 and 6 split evenly over 2 ranks
-    result = torchrun(data, run, "--batch-size", "32")
-    assert result.returncode == 0, result.stdout + result.stderr
+    # 70 training windows in batches of 32, 32 and 6: each split evenly over the 2 ranks
+    run, result = train_on_two_ranks(tmp_path, batch_size=32)
     assert result.stdout.count("run directory:") == 1, result.stdout  # rank 0 reports
     assert f"run directory: {run}" in result.stdout and "mse_z" in result.stdout
     assert result.stderr.count("config:") == 1 and "x 2 processes" in result.stderr  # rank 0 logs
@@ -80,9 +83,6 @@ def test_two_processes_write_one_run(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_last_batch_of_one_window(tmp_path: Path) -> None:
-    data = write_csv(tmp_path / "tiny.csv", synthetic_frame(n=120, columns=("y",)))
-    run = tmp_path / "run"
     # 70 training windows in batches of 23: 23, 23, 23 and 1, which rank 1 gets no share of
-    result = torchrun(data, run, "--batch-size", "23")
-    assert result.returncode == 0, result.stdout + result.stderr
+    run, _ = train_on_two_ranks(tmp_path, batch_size=23)
     assert pd.read_csv(run / "history.csv")["train_loss"].notna().all()

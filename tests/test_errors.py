@@ -4,10 +4,7 @@ never a traceback; and the odd-but-valid inputs that must simply work."""
 from __future__ import annotations
 
 import json
-import os
-import pathlib
 import pickle
-import shutil
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import DATE_FORMAT, SMALL, Cli, assert_user_error, synthetic_frame, write_csv
+from helpers import DATE_FORMAT, SMALL, Cli, ShellOnLoad, TouchOnLoad, assert_user_error, synthetic_frame, write_csv
 
 
 def base() -> pd.DataFrame:
@@ -29,11 +26,6 @@ def csv_text(frame: pd.DataFrame) -> str:
 
 def train(cli: Cli, data: Path, *extra: object):
     return cli("train", "--data", data, "--out", data.parent / "run", *SMALL, *extra)
-
-
-@pytest.fixture
-def run_copy(trained_run: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(trained_run, tmp_path / "run"))
 
 
 # ---------------------------------------------------------------- files that are not usable CSVs
@@ -196,6 +188,11 @@ def test_data_file_given_as_config(cli: Cli, multi_csv: Path) -> None:
     assert_user_error(cli("train", multi_csv), "looks like a data file", f"--data {multi_csv}")
 
 
+def test_no_data_path_says_how_to_give_one(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "cfg.yaml").write_text("model:\n  horizon: 6\n")
+    assert_user_error(cli("train", tmp_path / "cfg.yaml"), "no data file given", "--data")
+
+
 def test_out_is_a_file(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("keep")
     assert_user_error(cli("train", "--data", multi_csv, "--out", tmp_path / "afile", *SMALL), "afile", "is a file")
@@ -255,7 +252,16 @@ def test_huge_values_work(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_sort_true_fixes_unsorted(cli: Cli, tmp_path: Path) -> None:
-    works(cli, write_csv(tmp_path / "unsorted.csv", unsorted(base())), "--set", "data.sort=true")
+    run = works(cli, write_csv(tmp_path / "unsorted.csv", unsorted(base())), "--set", "data.sort=true")
+    (tmp_path / "sorted").mkdir()
+    in_order = works(cli, write_csv(tmp_path / "sorted" / "sorted.csv", base()))
+    # sorted as it is read: the run is the one the rows in time order give
+    ckpt = torch.load(run / "model.pt", weights_only=True)
+    assert ckpt["last_timestamp"] == str(base()["date"].max())
+    scores = json.loads((run / "metrics.json").read_text())["models"]
+    expected = json.loads((in_order / "metrics.json").read_text())["models"]
+    assert scores["model"]["mae"] == pytest.approx(expected["model"]["mae"], rel=1e-6)
+    assert scores["repeat_last"] == pytest.approx(expected["repeat_last"], rel=1e-9)
 
 
 @pytest.mark.filterwarnings("default:.*irregular time steps:UserWarning")  # the CLI shows it, then goes on
@@ -362,22 +368,6 @@ def other_config(path: Path) -> None:
 def test_damaged_model_file(cli: Cli, run_copy: Path, damage, fragments: list[str], command: str) -> None:
     damage(run_copy / "model.pt")
     assert_user_error(cli(command, run_copy), "model.pt", *fragments)
-
-
-class TouchOnLoad:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (pathlib.Path.touch, (self.marker,))
-
-
-class ShellOnLoad:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
 
 
 @pytest.mark.parametrize("evil", [TouchOnLoad, ShellOnLoad])

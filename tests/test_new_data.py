@@ -1,6 +1,6 @@
 """`evaluate --data` and `predict --backtest --data`: the test windows of new data are those whose
 targets are newer than the training data; a file with nothing newer falls back to its own split,
-and the output says which."""
+and the output says which. A row-count split binds only the training file, never new data."""
 
 from __future__ import annotations
 
@@ -92,3 +92,10 @@ def test_dataframe_newer_than_the_training_data(run: Path) -> None:
     frame = synthetic_frame(n=330, columns=("y",))
     result = forecast.load(run).evaluate(frame)
     assert result["windows"] == 30 - HORIZON + 1 and result["windows_from"].startswith(f"rows after {LAST}")
+
+
+def test_row_count_split_does_not_bind_new_data(cli: Cli, run: Path, tmp_path: Path) -> None:
+    recent = frame_csv(tmp_path / "recent.csv", n=60, start="2024-03-01")
+    cli.ok("predict", run, "--data", recent)  # 60 rows: enough for the lookback, far fewer than the split
+    forecast = pd.read_csv(run / "forecast.csv")
+    assert forecast["origin"].iloc[0] == str(pd.Timestamp("2024-03-01") + pd.Timedelta(hours=59))

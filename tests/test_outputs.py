@@ -1,15 +1,14 @@
-"""What a run writes is what a reader gets: metrics.json that any JSON reader parses, and plots
-that draw the files `predict` wrote."""
+"""What a run writes is what a reader gets: metrics.json that any JSON reader parses and that holds
+the test split's scores whatever else is evaluated, and plots that draw the files `predict` wrote."""
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import Cli, synthetic_frame, write_csv
+from helpers import Cli, read_times, synthetic_frame, write_csv
 
 from forecast import plots
 
@@ -31,10 +30,11 @@ def test_metrics_json_writes_undefined_scores_as_null(cli: Cli, tmp_path: Path) 
     assert "mse_z" in info
 
 
-@pytest.fixture
-def run_copy(trained_run: Path, tmp_path: Path) -> Path:
-    """A private copy of the shared run: predict and plot write into it."""
-    return Path(shutil.copytree(trained_run, tmp_path / "run"))
+def test_evaluate_on_another_split_leaves_the_test_metrics(cli: Cli, run_copy: Path) -> None:
+    before = (run_copy / "metrics.json").read_text()
+    assert "wrote" not in cli.ok("evaluate", run_copy, "--split", "val").stdout
+    assert (run_copy / "metrics.json").read_text() == before
+    assert json.loads(before)["split"] == "test"
 
 
 @pytest.fixture
@@ -44,10 +44,6 @@ def drawn(monkeypatch: pytest.MonkeyPatch) -> dict[str, pd.DataFrame]:
     monkeypatch.setattr(plots, "plot_backtest", lambda pred, horizon, title, path: seen.update(backtest=pred))
     monkeypatch.setattr(plots, "plot_forecast", lambda hist, fc, title, path: seen.update(forecast=fc, history=hist))
     return seen
-
-
-def read_output(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, parse_dates=["origin", "timestamp"])
 
 
 def assert_same_rows(drawn: pd.DataFrame, written: pd.DataFrame) -> None:
@@ -60,7 +56,7 @@ def test_plot_draws_the_forecast_predict_wrote_with_its_band(
 ) -> None:
     cli.ok("predict", run_copy, "--coverage", "0.9")
     cli.ok("plot", run_copy)
-    written = read_output(run_copy / "forecast.csv")
+    written = read_times(run_copy / "forecast.csv")
     assert {"y_lo", "y_hi"} <= set(drawn["forecast"].columns)
     assert_same_rows(drawn["forecast"], written)
 
@@ -71,7 +67,7 @@ def test_plot_draws_the_forecast_of_newer_data(
     newer = write_csv(tmp_path / "newer.csv", synthetic_frame(n=340, columns=("a", "b", "c")))  # 40 rows more
     cli.ok("predict", run_copy, "--data", newer)
     cli.ok("plot", run_copy)
-    written = read_output(run_copy / "forecast.csv")
+    written = read_times(run_copy / "forecast.csv")
     assert written["origin"].iloc[0] == pd.Timestamp("2024-01-01") + pd.Timedelta(hours=339)
     assert_same_rows(drawn["forecast"], written)
     assert drawn["history"]["timestamp"].max() <= written["origin"].iloc[0]
@@ -82,7 +78,7 @@ def test_plot_draws_the_backtest_predict_wrote_with_its_band(
 ) -> None:
     cli.ok("predict", run_copy, "--backtest", "--split", "val", "--coverage", "0.8")
     cli.ok("plot", run_copy)
-    written = read_output(run_copy / "predictions.csv")
+    written = read_times(run_copy / "predictions.csv")
     assert {"y_lo", "y_hi"} <= set(drawn["backtest"].columns)
     assert_same_rows(drawn["backtest"], written)
 
@@ -91,13 +87,13 @@ def test_plot_computes_what_predict_did_not_write(cli: Cli, run_copy: Path, draw
     assert not (run_copy / "forecast.csv").exists() and not (run_copy / "predictions.csv").exists()
     cli.ok("plot", run_copy)
     cli.ok("predict", run_copy)
-    assert_same_rows(drawn["forecast"], read_output(run_copy / "forecast.csv"))
+    assert_same_rows(drawn["forecast"], read_times(run_copy / "forecast.csv"))
     assert set(drawn["backtest"]["origin"]) <= set(cli_backtest(cli, run_copy)["origin"])
 
 
 def cli_backtest(cli: Cli, run: Path) -> pd.DataFrame:
     cli.ok("predict", run, "--backtest", "--out", run / "test-backtest.csv")
-    return read_output(run / "test-backtest.csv")
+    return read_times(run / "test-backtest.csv")
 
 
 def test_plot_draws_one_series_of_forecast_csv(
@@ -107,6 +103,6 @@ def test_plot_draws_one_series_of_forecast_csv(
     cli.train(long_csv, run, "--set", "data.id_column=id", "--target", "y")
     cli.ok("predict", run)
     cli.ok("plot", run, "--series", "s2")
-    written = read_output(run / "forecast.csv")
+    written = read_times(run / "forecast.csv")
     assert_same_rows(drawn["forecast"], written[written["series"] == "s2"].reset_index(drop=True))
     assert drawn["history"]["timestamp"].max() == written.loc[written["series"] == "s2", "origin"].iloc[0]
