@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from helpers import long_frame, synthetic_frame, write_csv
 
-from forecast import calendar, panel, read
+from forecast import panel, read
 from forecast.config import DataConfig
 from forecast.errors import ForecastError
 from forecast.panel import fit_scaler, load_panel, split_borders
@@ -263,29 +263,6 @@ def test_scaler_matches_sklearn() -> None:
     values = np.random.default_rng(1).normal(size=(40, 3))
     ours = fit_scaler(toy_panel(values, [40]), np.array([28])).transform(toy_panel(values, [40]))
     np.testing.assert_allclose(ours, MinMaxScaler().fit(values[:28]).transform(values))
-
-
-# ---------------------------------------------------------------- seasons
-
-
-@pytest.mark.parametrize(
-    ("freq", "season"),
-    [
-        ("h", 24),
-        ("15min", 96),
-        ("30min", 48),
-        ("2h", 12),
-        ("D", 7),
-        ("W-SUN", 52),
-        ("MS", 12),
-        ("ME", 12),
-        ("QS", 4),
-        ("7h", 1),
-        ("YS", 1),
-    ],
-)
-def test_season_length(freq: str, season: int) -> None:
-    assert calendar.season_length(freq) == season
 
 
 # ---------------------------------------------------------------- ids, fills and splits across series
