@@ -78,8 +78,11 @@ def read_table(path: str | Path, text_columns: list[str] | None = None) -> pd.Da
     if path.stat().st_size == 0:
         raise ForecastError(f"{path} is empty")
     if path.suffix.lower() in (".parquet", ".pq"):
-        try:  # series ids as categories: no Python string per row
-            return pd.read_parquet(path, read_dictionary=text_columns or None)
+        try:  # series ids as categories and dates as datetime64: no Python object per row
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(path, read_dictionary=text_columns or None)
+            return table.to_pandas(date_as_object=False)
         except ImportError:
             raise ForecastError(f"reading {path} needs pyarrow: pip install pyarrow") from None
         except Exception as e:  # pyarrow raises many types for a bad file
