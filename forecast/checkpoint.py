@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import pickle
 import re
 import struct
@@ -152,6 +153,7 @@ class RunState:
         return {k: v for k, v in out.items() if v is not None}
 
 
+@functools.cache
 def kinds(cls: type) -> dict[str, type]:
     """The runtime type of each field of a dataclass: dict for dict[str, Any] and for a nested
     dataclass (stored as a dict), the X of X | None."""
@@ -219,4 +221,5 @@ def known_fields(cls: type, values: Any) -> dict[str, Any]:
     (written by a newer forecast, or damaged) are left out, so the field keeps its default."""
     if not isinstance(values, dict):
         return {}
-    return {k: v for k, v in values.items() if k in kinds(cls) and (v is None or isinstance(v, kinds(cls)[k]))}
+    fields_of = kinds(cls)
+    return {k: v for k, v in values.items() if k in fields_of and (v is None or isinstance(v, fields_of[k]))}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -75,6 +76,15 @@ def total(value: Any) -> Any:
     for part in parts[1:]:
         out = out + part
     return out
+
+
+def gather_series(series: dict[str, Any]) -> dict[str, Any]:
+    """Per-series arrays of every process (sharded: each holds its own series), stacked and sorted
+    by series id (the "ids" entry) into the order one process would hold them in."""
+    parts = gather(series)
+    stacked = {key: np.concatenate([part[key] for part in parts]) for key in series}
+    order = np.argsort(stacked["ids"], kind="stable")
+    return {key: value[order] for key, value in stacked.items()}
 
 
 def autocast(device: torch.device, precision: str) -> Any:

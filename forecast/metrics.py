@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 METRICS = ("mae", "rmse", "mse", "mape", "smape", "mase", "mse_z", "mae_z")
+FORECASTERS = ("model", "repeat_last", "seasonal_naive", "linear")  # every score puts the model beside the baselines
 
 
 class Scores:
@@ -127,10 +131,14 @@ def solve_linear(moments: tuple[np.ndarray, np.ndarray], ridge: float = 1e-4) ->
     return np.linalg.solve(gram, xty)
 
 
-def fit_linear(x: np.ndarray, y: np.ndarray, ridge: float = 1e-4) -> np.ndarray:
+def fit_linear(
+    x: np.ndarray, y: np.ndarray, ridge: float = 1e-4, pool: Callable[[Any], Any] | None = None
+) -> np.ndarray:
     """Closed-form least squares on last-value-subtracted windows (NLinear-style), one map shared
-    by every target column. x (N, L, T), y (N, H, T) -> weights (L + 1, H), bias last."""
-    return solve_linear(linear_moments(x, y), ridge)
+    by every target column. x (N, L, T), y (N, H, T) -> weights (L + 1, H), bias last.
+    pool sums the normal equations over processes (distributed.total) when each holds a shard."""
+    moments = linear_moments(x, y)
+    return solve_linear(pool(moments) if pool else moments, ridge)
 
 
 def predict_linear(weights: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -143,11 +151,8 @@ def predict_linear(weights: np.ndarray, x: np.ndarray) -> np.ndarray:
 def beside_baselines(
     pred: np.ndarray, x: np.ndarray, season: int, linear: np.ndarray
 ) -> tuple[tuple[str, np.ndarray], ...]:
-    """The model's forecasts (W, H, T) beside the three baselines' on the same windows x (W, L, T)."""
+    """The model's forecasts (W, H, T) beside the three baselines' on the same windows x (W, L, T),
+    named as in FORECASTERS."""
     H = pred.shape[1]
-    return (
-        ("model", pred),
-        ("repeat_last", repeat_last(x, H)),
-        ("seasonal_naive", seasonal_naive(x, H, season)),
-        ("linear", predict_linear(linear, x)),
-    )
+    guesses = (pred, repeat_last(x, H), seasonal_naive(x, H, season), predict_linear(linear, x))
+    return tuple(zip(FORECASTERS, guesses, strict=True))

@@ -21,7 +21,16 @@ import torch
 from forecast import __version__, checkpoint, choices, config, files, read, report
 from forecast.checkpoint import DataRecord, Record, RunState, Status
 from forecast.config import Config
-from forecast.distributed import close_distributed, gather, init_distributed, pick_device, share, total, world
+from forecast.distributed import (
+    close_distributed,
+    gather,
+    gather_series,
+    init_distributed,
+    pick_device,
+    share,
+    total,
+    world,
+)
 from forecast.errors import ForecastError, Log, quiet_log, stderr_log
 from forecast.inference import Predictor, backtest_frames, forecast_frame
 from forecast.model import Forecaster, build_model, count_parameters, parameter_counts
@@ -270,7 +279,7 @@ def save_run(
     }
     last = pd.Timestamp(panel.times.max())
     if setup.sharded:
-        series, last = every_series(series), max(gather(last))
+        series, last = gather_series(series), max(gather(last))
         record.data.rows = int(total(record.data.rows or 0))
     state = RunState(
         config=cfg.to_dict(),
@@ -295,14 +304,6 @@ def save_run(
             (run_dir / "state.pt").unlink(missing_ok=True)
         plots.plot_loss(write_history(run_dir, result.history), run_dir / "loss.png")
     return Run(model, cfg, targets, device, run_dir, state)
-
-
-def every_series(series: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Per-series arrays of every process, stacked and sorted by series id, as one process holds them."""
-    parts = gather(series)
-    stacked = {key: np.concatenate([part[key] for part in parts]) for key in series}
-    order = np.argsort(stacked["ids"], kind="stable")
-    return {key: value[order] for key, value in stacked.items()}
 
 
 def new_run_dir(cfg: Config, out: str | None, force: bool) -> Path:

@@ -105,7 +105,7 @@ def check_windows(prep: Prepared, cfg: Config, path: str) -> dict[str, int]:
 def choose_sizes(cfg: Config, panel: Panel) -> list[str]:
     """Horizon, lookback, season and segment from the frequency and series lengths (of every
     process's series, under sharding), where unset."""
-    lengths = np.concatenate(gather(panel.lengths()))
+    lengths = np.concatenate(gather(panel.lengths()))  # unsharded, every process adds the same lengths
     train_rows = int(np.median(split_borders(lengths, cfg.data.split, strict=False)[:, 0]))
     return choices.choose_sizes(cfg, calendar.season_length(panel.freq), panel.freq, train_rows)
 
@@ -146,9 +146,11 @@ def choose_norm(cfg: Config, prep: Prepared) -> list[str]:
     fits = 1 < season <= cfg.model.lookback
     starts = subsample(prep.starts("train", cfg.model.lookback, cfg.model.horizon), MAX_STAT_WINDOWS)
     windows = prep.windows(cfg)
-    # summed over every process's series under sharding, so that each makes the same choice
-    errors = total(choices.naive_errors(windows.past_targets(starts), windows.targets(starts), season))
-    seasonal = fits and bool(errors[0] < errors[1])
+    # the errors are summed over processes, so that each makes the same choice (under torchrun
+    # without sharding every process holds the same windows: the sums scale alike)
+    seasonal = fits and choices.seasonal_beats_last(
+        windows.past_targets(starts), windows.targets(starts), season, pool=total
+    )
     cfg.model.norm = "seasonal" if seasonal else "last"
     return [f"norm {cfg.model.norm}" + (f" (season {season})" if seasonal else "")]
 

@@ -63,7 +63,30 @@ class Run(Predictor):
 
     def data_for(self, source: str | pd.DataFrame | None, log: Log = stderr_log) -> Prepared:
         """The training data (default), or a newer file or DataFrame with the same columns, scaled as in training."""
-        return data_for(self, source, log)
+        cfg = self.cfg
+        digest = self.state.record.data.sha256
+        new_data = source is not None and not is_file_with_digest(source, digest)
+        if source is None:
+            source = cfg.data.path
+            if Path(source).is_file() and digest and read.file_digest(source) != digest:
+                log(f"warning: {source} has changed since this model was trained on it")
+        path = "the DataFrame" if isinstance(source, pd.DataFrame) else str(source)
+        panel = load_panel(cfg.data, source)
+        if panel.columns != self.columns:
+            missing = [c for c in self.columns if c not in panel.columns]
+            raise ForecastError(
+                f"{path} does not have the columns the model was trained on: missing {', '.join(missing) or '-'} "
+                f"(trained on {', '.join(self.columns)})"
+            )
+        if calendar.step_of(panel.freq) != calendar.step_of(self.state.freq):  # as steps: 'D' == '24h'
+            raise ForecastError(f"{path} has frequency {panel.freq!r} but the model was trained on {self.state.freq!r}")
+        known = set(self.state.ids)
+        keep = np.array([sid in known for sid in panel.ids])
+        if not keep.any():
+            raise ForecastError(f"{path} has none of the series the model was trained on")
+        panel = select_series(panel, keep, "the model was not trained on", log)
+        prep = prepare(cfg, panel, self.scaler_for(panel.ids))
+        return choose_test_rows(prep, cfg, self.state.last_timestamp, path) if new_data else prep
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
@@ -81,34 +104,6 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
         raise ForecastError(f"{path / 'model.pt'} does not match its own config: {str(e).splitlines()[0]}") from None
     dev = pick_device(device)
     return Run(model.to(dev).eval(), cfg, state.columns[: state.n_targets], dev, path, state)
-
-
-def data_for(run: Run, source: str | pd.DataFrame | None, log: Log) -> Prepared:
-    """The training data (default), or a newer file or DataFrame with the same columns, scaled as in training."""
-    cfg = run.cfg
-    digest = run.state.record.data.sha256
-    new_data = source is not None and not is_file_with_digest(source, digest)
-    if source is None:
-        source = cfg.data.path
-        if Path(source).is_file() and digest and read.file_digest(source) != digest:
-            log(f"warning: {source} has changed since this model was trained on it")
-    path = "the DataFrame" if isinstance(source, pd.DataFrame) else str(source)
-    panel = load_panel(cfg.data, source)
-    if panel.columns != run.columns:
-        missing = [c for c in run.columns if c not in panel.columns]
-        raise ForecastError(
-            f"{path} does not have the columns the model was trained on: missing {', '.join(missing) or '-'} "
-            f"(trained on {', '.join(run.columns)})"
-        )
-    if calendar.step_of(panel.freq) != calendar.step_of(run.state.freq):  # as steps: 'D' == '24h'
-        raise ForecastError(f"{path} has frequency {panel.freq!r} but the model was trained on {run.state.freq!r}")
-    known = set(run.state.ids)
-    keep = np.array([sid in known for sid in panel.ids])
-    if not keep.any():
-        raise ForecastError(f"{path} has none of the series the model was trained on")
-    panel = select_series(panel, keep, "the model was not trained on", log)
-    prep = prepare(cfg, panel, run.scaler_for(panel.ids))
-    return choose_test_rows(prep, cfg, run.state.last_timestamp, path) if new_data else prep
 
 
 def is_file_with_digest(source: str | pd.DataFrame, digest: str | None) -> bool:

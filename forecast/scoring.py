@@ -9,7 +9,7 @@ import torch
 
 from forecast import calendar, metrics
 from forecast.checkpoint import RunState
-from forecast.distributed import gather, total
+from forecast.distributed import gather, gather_series, total
 from forecast.inference import QUANTILE_LEVELS, Predictor, interval_width, predict_chunks
 from forecast.prepare import MAX_STAT_WINDOWS, Prepared, subsample
 from forecast.windows import Windows, series_of
@@ -25,10 +25,8 @@ def reference_stats(p: Predictor, prep: Prepared, sharded: bool = False) -> dict
     std, mase_scale = metrics.train_stats(panel.values, panel.offsets, prep.borders[:, 0], T, season)
     windows = prep.windows(cfg)
     train = subsample(prep.starts("train", L, H), MAX_STAT_WINDOWS)
-    moments = metrics.linear_moments(
-        windows.past_targets(train).astype(np.float64), windows.targets(train).astype(np.float64)
-    )
-    linear = metrics.solve_linear(total(moments) if sharded else moments)
+    x, y = windows.past_targets(train).astype(np.float64), windows.targets(train).astype(np.float64)
+    linear = metrics.fit_linear(x, y, pool=total if sharded else None)
     stats: dict[str, Any] = {
         "season": season,
         "train_std": torch.from_numpy(std),
@@ -48,8 +46,7 @@ def reference_stats(p: Predictor, prep: Prepared, sharded: bool = False) -> dict
     if n_val:
         q = np.quantile(np.concatenate(residuals), QUANTILE_LEVELS, axis=0, method="higher")
         stats.update(conformal=torch.from_numpy(q), n_val_windows=n_val)  # (levels, H, T), scaled
-        names = ("model", "repeat_last", "seasonal_naive", "linear")
-        stats["val_mse"] = {name: float(v) / (n_val * H * T) for name, v in zip(names, sq, strict=True)}
+        stats["val_mse"] = {name: float(v) / (n_val * H * T) for name, v in zip(metrics.FORECASTERS, sq, strict=True)}
     return stats
 
 
@@ -68,7 +65,7 @@ def score(
     rows = state.rows_for(prep.panel.ids)
     std, scale = state.train_std.numpy()[rows], state.mase_scale.numpy()[rows]
     linear = state.linear.numpy()
-    scores = {name: metrics.Scores(std, scale) for name in ("model", "repeat_last", "seasonal_naive", "linear")}
+    scores = {name: metrics.Scores(std, scale) for name in metrics.FORECASTERS}
     scaled, actual = prep.windows(p.cfg), prep.windows(p.cfg, scaled=False)
     filled = prep.panel.filled  # (N, F) cells that data.fill made up
     made_up = (
@@ -108,13 +105,13 @@ def score(
 
 def pooled(scores: dict[str, metrics.Scores], ids: list[str]) -> tuple[dict[str, metrics.Scores], list[str]]:
     """The per-series sums of every process, sorted by series id."""
-    parts = gather((ids, {name: (s.std, s.mase_scale, s.sums) for name, s in scores.items()}))
-    every = [sid for part_ids, _ in parts for sid in part_ids]
-    order = np.argsort(np.array(every, dtype=object), kind="stable")
+    mine: dict[str, Any] = {"ids": np.array(ids, dtype=object)}
+    for name, s in scores.items():
+        mine |= {f"{name}.std": s.std, f"{name}.scale": s.mase_scale}
+        mine |= {f"{name}.{key}": value for key, value in s.sums.items()}
+    every = gather_series(mine)
     out = {}
     for name in scores:
-        std = np.concatenate([sums[name][0] for _, sums in parts])[order]
-        scale = np.concatenate([sums[name][1] for _, sums in parts])[order]
-        out[name] = metrics.Scores(std, scale)
-        out[name].sums = {k: np.concatenate([sums[name][2][k] for _, sums in parts])[order] for k in out[name].SUMS}
-    return out, [every[i] for i in order]
+        out[name] = metrics.Scores(every[f"{name}.std"], every[f"{name}.scale"])
+        out[name].sums = {key: every[f"{name}.{key}"] for key in metrics.Scores.SUMS}
+    return out, [str(sid) for sid in every["ids"]]
