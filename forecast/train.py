@@ -61,12 +61,12 @@ def epoch_batches(n: int, cfg: TrainConfig, device: torch.device) -> list[torch.
 def loss_sum(model: nn.Module, windows: Windows, starts: torch.Tensor, batch_size: int, precision: str) -> float:
     """Summed per-window MSE over `starts`, in scaled units; one host sync at the end."""
     model.eval()
-    total = torch.zeros((), device=starts.device)
+    summed = torch.zeros((), device=starts.device)
     for chunk in starts.split(batch_size * 4):
         with autocast(starts.device, precision):
             pred = model(windows.inputs(chunk), windows.future(chunk))
-        total += ((pred.float() - windows.targets(chunk)) ** 2).mean(dim=(1, 2)).sum()
-    return float(total)
+        summed += ((pred.float() - windows.targets(chunk)) ** 2).mean(dim=(1, 2)).sum()
+    return float(summed)
 
 
 def cosine_factor(epochs: int) -> Callable[[int], float]:
@@ -103,18 +103,19 @@ class Trainer:
         self.net = nn.parallel.DistributedDataParallel(self.model) if self.world_size > 1 else self.model
         self.optimizer, self.scheduler = make_optimizer(self.model, self.cfg)
         self.loss_fn = nn.MSELoss()
+        # validation windows of every process: sharded, a process may hold none while others do
+        self.n_val = int(total(len(self.val_starts))) if self.sharded else len(self.val_starts)
 
     def validation_loss(self) -> float:
         """Mean MSE over the validation windows (of every process, sharded); NaN without any."""
         batch = self.cfg.batch_size or len(self.train_starts)
         summed = loss_sum(self.model, self.windows, self.val_starts, batch, self.cfg.precision)
-        summed, n = total(np.array([summed, len(self.val_starts)])) if self.sharded else (summed, len(self.val_starts))
-        return float(summed) / int(n) if n else math.nan
+        return float(total(summed) if self.sharded else summed) / self.n_val if self.n_val else math.nan
 
     def restore(self, state: dict[str, Any] | None) -> int:
         """Continue from a snapshot, or let the starting weights compete as epoch 0; return the first epoch."""
         if state is None:
-            start = self.validation_loss() if len(self.val_starts) else math.nan
+            start = self.validation_loss()
             if math.isfinite(start):  # training must beat the starting weights on validation
                 self.result.keep_if_best(self.model, start, 0)
             return 1
@@ -204,7 +205,7 @@ class Trainer:
         if not math.isfinite(train_loss):
             return Status.DIVERGED
         val_loss = self.validation_loss()
-        if len(self.val_starts) and not math.isfinite(val_loss):
+        if self.n_val and not math.isfinite(val_loss):
             return Status.DIVERGED
         self.scheduler.step()
         self.result.history.append(
