@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
 from forecast.errors import ForecastError
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+CPU_BATCH = 512  # windows per forward pass without gradients on a CPU: faster there than larger ones
 
 
 def pick_device(name: str) -> torch.device:
@@ -91,3 +98,27 @@ def autocast(device: torch.device, precision: str) -> Any:
     return torch.autocast(
         device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16" and device.type == "cuda"
     )
+
+
+def side_by_side(fn: Callable[[Item], Result], items: Iterable[Item], device: torch.device) -> Iterator[Result]:
+    """fn over items, results in order. On a CPU with several torch threads, items run side by side
+    on one worker thread per thread, each single-threaded: a recurrent forward pass is a long chain
+    of small ops that splits poorly across cores but runs well beside itself (about 2x on 2 cores).
+    A few items run ahead of the consumer, so it works while the workers compute. fn must only read
+    shared state (a model in eval mode does)."""
+    workers = torch.get_num_threads() if device.type == "cpu" else 1
+    if workers < 2:
+        yield from map(fn, items)
+        return
+    torch.set_num_threads(1)  # for the whole process while the workers run; put back below
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="forecast") as pool:
+            pending: deque[Future[Result]] = deque()
+            for item in items:
+                pending.append(pool.submit(fn, item))
+                if len(pending) > workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+    finally:
+        torch.set_num_threads(workers)

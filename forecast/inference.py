@@ -15,7 +15,7 @@ import torch
 from forecast import calendar
 from forecast.checkpoint import RunState
 from forecast.config import Config
-from forecast.distributed import autocast
+from forecast.distributed import CPU_BATCH, autocast, side_by_side
 from forecast.errors import ForecastError
 from forecast.model import Forecaster
 from forecast.panel import Scaler
@@ -50,9 +50,20 @@ def predict_chunks(
     values = torch.from_numpy(prep.scaled).to(p.device)
     windows = Windows(values, model.n_targets, cfg.model.lookback, cfg.model.horizon, model.n_future)
     model.eval()
-    chunks = range(0, len(starts), CHUNK_WINDOWS)
+    batch = CPU_BATCH if p.device.type == "cpu" else CHUNK_WINDOWS
+
+    def forecast(chunk: np.ndarray) -> np.ndarray:
+        preds = []
+        with torch.inference_mode(), autocast(p.device, cfg.train.precision):
+            for part in np.array_split(chunk, math.ceil(len(chunk) / batch)):
+                index = torch.from_numpy(part).to(p.device)
+                future = future_calendar(p, prep, part) if ahead else windows.future(index)
+                preds.append(model(windows.inputs(index), future).float())
+        return torch.cat(preds).cpu().numpy()
+
+    chunks = [starts[i : i + CHUNK_WINDOWS] for i in range(0, len(starts), CHUNK_WINDOWS)]
     bar = tqdm(
-        chunks,
+        total=len(chunks),
         desc="forecasting",
         unit="chunk",
         disable=not progress or len(chunks) < 4,
@@ -60,13 +71,10 @@ def predict_chunks(
         mininterval=1.0,  # a readable log where stderr is not a terminal
         dynamic_ncols=True,
     )
-    for i in bar:
-        chunk = starts[i : i + CHUNK_WINDOWS]
-        index = torch.from_numpy(chunk).to(p.device)
-        future = future_calendar(p, prep, chunk) if ahead else windows.future(index)
-        with torch.inference_mode(), autocast(p.device, cfg.train.precision):
-            pred = model(windows.inputs(index), future)
-        yield chunk, pred.float().cpu().numpy()
+    with bar:
+        for chunk, pred in zip(chunks, side_by_side(forecast, chunks, p.device), strict=True):
+            bar.update()
+            yield chunk, pred
 
 
 def future_calendar(p: Predictor, prep: Prepared, starts: np.ndarray) -> torch.Tensor | None:

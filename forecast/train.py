@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from forecast.checkpoint import Status
 from forecast.config import TrainConfig
-from forecast.distributed import autocast, total, world
+from forecast.distributed import CPU_BATCH, autocast, side_by_side, total, world
 from forecast.windows import Windows
 
 
@@ -61,12 +61,16 @@ def epoch_batches(n: int, cfg: TrainConfig, device: torch.device) -> list[torch.
 def loss_sum(model: nn.Module, windows: Windows, starts: torch.Tensor, batch_size: int, precision: str) -> float:
     """Summed per-window MSE over `starts`, in scaled units; one host sync at the end."""
     model.eval()
-    summed = torch.zeros((), device=starts.device)
-    for chunk in starts.split(batch_size * 4):
-        with autocast(starts.device, precision):
+    device = starts.device
+
+    def summed(chunk: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode(), autocast(device, precision):
             pred = model(windows.inputs(chunk), windows.future(chunk))
-        summed += ((pred.float() - windows.targets(chunk)) ** 2).mean(dim=(1, 2)).sum()
-    return float(summed)
+        return ((pred.float() - windows.targets(chunk)) ** 2).mean(dim=(1, 2)).sum()
+
+    size = CPU_BATCH if device.type == "cpu" else batch_size * 4
+    parts = list(side_by_side(summed, starts.split(size), device))
+    return float(torch.stack(parts).sum()) if parts else 0.0
 
 
 def cosine_factor(epochs: int) -> Callable[[int], float]:

@@ -1,4 +1,5 @@
-"""Training under torchrun: two CPU processes with gloo write one run directory, as one process would."""
+"""Where the work runs: forward passes side by side on CPU threads, and training under torchrun
+(two CPU processes with gloo write one run directory, as one process would)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 import torch
 from helpers import synthetic_frame, write_csv
 
+from forecast import api
+from forecast.distributed import side_by_side
 from forecast.run import load_run
 
 EPOCHS = 2
@@ -58,6 +61,48 @@ def train_on_two_ranks(tmp_path: Path, batch_size: int) -> tuple[Path, subproces
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     return run, result
+
+
+def test_side_by_side_keeps_order_and_puts_the_threads_back() -> None:
+    cpu = torch.device("cpu")
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        seen_threads = []
+
+        def square(i: int) -> int:
+            seen_threads.append(torch.get_num_threads())
+            return i * i
+
+        assert list(side_by_side(square, range(50), cpu)) == [i * i for i in range(50)]
+        assert set(seen_threads) == {1} and torch.get_num_threads() == 2  # single-threaded workers, then back
+        stopped = side_by_side(square, range(50), cpu)
+        next(stopped)
+        stopped.close()  # a consumer that stops early
+        assert torch.get_num_threads() == 2
+
+        def fails(i: int) -> int:
+            raise ValueError(f"item {i}")
+
+        with pytest.raises(ValueError, match="item 0"):
+            list(side_by_side(fails, range(3), cpu))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_scores_do_not_depend_on_the_threads(run_copy: Path) -> None:
+    before = torch.get_num_threads()
+    try:
+        scores = []
+        for threads in (1, 2):  # one thread: in turn; two: side by side
+            torch.set_num_threads(threads)
+            scores.append(api.evaluate(run_copy, split="test")["models"]["model"])
+    finally:
+        torch.set_num_threads(before)
+    assert scores[0].keys() == scores[1].keys()
+    for key, value in scores[0].items():
+        assert value == pytest.approx(scores[1][key], rel=1e-5), key
 
 
 @pytest.mark.slow
