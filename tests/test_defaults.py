@@ -14,7 +14,7 @@ from helpers import Cli, write_csv
 from forecast import choices, config, pipeline, prepare
 from forecast.config import Config, TrainConfig
 from forecast.run import load_run
-from forecast.train import epoch_batches
+from forecast.train import distinct_draw, epoch_batches
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -95,6 +95,21 @@ def test_epochs_of_small_data_make_several_passes() -> None:
     assert set(drawn[:95].tolist()) == set(range(95))  # the first pass holds every window once
     once = epoch_batches(95, TrainConfig(batch_size=16, steps_per_epoch=0), torch.device("cpu"))
     assert sorted(torch.cat(once).tolist()) == list(range(95))
+
+
+def test_a_small_part_of_many_windows_is_drawn_without_a_full_shuffle() -> None:
+    torch.manual_seed(0)
+    cfg = TrainConfig(batch_size=256, steps_per_epoch=4)
+    batches = epoch_batches(40_000_000, cfg, torch.device("cpu"))
+    drawn = torch.cat(batches)
+    assert [len(b) for b in batches] == [256] * 4
+    assert len(set(drawn.tolist())) == 1024 and 0 <= int(drawn.min()) and int(drawn.max()) < 40_000_000
+    every = distinct_draw(20, 20, torch.device("cpu"))  # a repeat on nearly every try: still each once
+    assert sorted(every.tolist()) == list(range(20))
+    firsts = torch.stack([distinct_draw(8, 3, torch.device("cpu")) for _ in range(4000)])
+    for position in range(3):  # each position is uniform over the 8 values, as in a shuffle
+        counts = torch.bincount(firsts[:, position], minlength=8)
+        assert int(counts.min()) > 400 and int(counts.max()) < 600, counts
 
 
 def test_highway_fit_recovers_a_linear_rule() -> None:
