@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 from torch import nn
@@ -10,6 +11,21 @@ from torch import nn
 from forecast.config import ModelConfig
 
 WINDOW_SCALE_FLOOR = 1e-3  # in scaled units (the training rows span 0..1): a flat window is not blown up
+
+
+class Dropout(nn.Dropout):
+    """nn.Dropout, with its mask drawn 16 bits at a time on a CPU: each element is zeroed with
+    probability p (to within 1/65536, and the kept ones scaled to keep the mean exact). There,
+    nn.Dropout's one Bernoulli draw per element costs about a tenth of a default training step;
+    a quarter of the draws cost well under half of that. Elsewhere it is nn.Dropout."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0 or x.device.type != "cpu":
+            return super().forward(x)
+        dropped = min(round(self.p * 65536), 65535)  # of the 65536 values of a 16-bit draw
+        bits = torch.randint(-(2**63), 2**63 - 1, (math.ceil(x.numel() / 4),), dtype=torch.int64)
+        keep = bits.view(torch.int16)[: x.numel()].view(x.shape) >= dropped - 32768
+        return torch.where(keep, x * (65536 / (65536 - dropped)), 0.0)
 
 
 class ExplicitGRU(nn.Module):
@@ -27,7 +43,7 @@ class ExplicitGRU(nn.Module):
         super().__init__()
         self.hidden_size = hidden_size
         self.num_layers = num_layers
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         for k in range(num_layers):
             n_in = input_size if k == 0 else hidden_size
             self.register_parameter(f"weight_ih_l{k}", nn.Parameter(torch.empty(3 * hidden_size, n_in)))
@@ -103,7 +119,7 @@ class Forecaster(nn.Module):
         self.segment = cfg.segment or 1
         steps = cfg.lookback // self.segment
         self.rnn = make_rnn(cfg.cell, rnn_inputs * self.segment, cfg.hidden_size, cfg.num_layers, cfg.dropout)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
         self.head = nn.Linear(cfg.hidden_size * steps + cfg.horizon * n_future, outputs)
         # one map shared by every target column: (L, H) weights plus an (H,) bias
         self.highway = nn.Linear(cfg.lookback, cfg.horizon) if cfg.highway else None

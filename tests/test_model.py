@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from forecast.config import ModelConfig
-from forecast.model import ExplicitGRU, build_model, count_parameters
+from forecast.model import Dropout, ExplicitGRU, build_model, count_parameters
 
 
 def small(**kwargs) -> ModelConfig:
@@ -105,6 +105,22 @@ def test_dropout_only_in_training_mode() -> None:
     model.train()
     with torch.no_grad():
         assert not torch.equal(model(x), model(x))
+
+
+@pytest.mark.parametrize("p", [0.2, 0.5])
+def test_dropout_zeroes_p_of_the_elements_and_keeps_the_mean(p: float) -> None:
+    torch.manual_seed(0)
+    x = torch.ones(400, 1000, requires_grad=True)
+    y = Dropout(p)(x)  # a module is in training mode until told otherwise
+    dropped = float((y == 0).float().mean())
+    assert abs(dropped - p) < 0.003  # 400,000 draws: the standard error is under 0.001
+    kept = y[y != 0]
+    assert torch.allclose(kept, torch.full_like(kept, 1 / (1 - p)), rtol=1e-4)
+    y.sum().backward()  # the gradient flows through the kept elements only, with their scale
+    assert torch.equal(x.grad, y.detach())
+    nearly_all = Dropout(0.9999999)(torch.ones(100_000))  # p within 1/65536: all but about 1.5 kept
+    assert float((nearly_all != 0).float().mean()) < 1e-4
+    assert torch.equal(Dropout(p).eval()(x), x)
 
 
 def test_model_trains_on_a_batch() -> None:
