@@ -38,6 +38,10 @@ def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
         low, high = FORECAST_B32_VS_TUTORIAL_B32_MIN, FORECAST_DEFAULT_BATCH_VS_TUTORIAL_B32_MIN
         add("cpu_forecast_b32_vs_tutorial_b32", f">= {low}", r32, r32 >= low)
         add(f"cpu_forecast_default_batch_b{default_b}_vs_tutorial_b32", f">= {high}", rdef, rdef >= high)
+        rdrop = tp["ratio_vs_tutorial_b32"].get(f"forecast_shipped_dropout_b{default_b}")
+        if rdrop is not None:  # the same with the shipped dropout
+            name = f"cpu_forecast_default_batch_shipped_dropout_b{default_b}_vs_tutorial_b32"
+            add(name, f">= {high}", rdrop, rdrop >= high)
     acc = result.get("accuracy")
     if acc:
         r = acc["ratio_mse_forecast_norm_none_vs_tutorial"]

@@ -44,6 +44,8 @@ PATH_NOTES = {
     "ceiling_bB": "forward + backward + Adam step on one batch already in memory",
     "ceiling_fused_adam_bB": "the same with torch.optim.Adam(fused=True)",
     "forecast_segment12_bB": "fit, model.segment=12 (8 GRU steps of 12 rows): not the tutorial's arithmetic",
+    "forecast_shipped_dropout_bB": "fit, the tutorial's model with the shipped model.dropout (between the GRU's "
+    "two layers, by nn.GRU, and before the head)",
 }
 
 
@@ -172,6 +174,10 @@ def warmed_up_paths(
     tutorial.train_pass(tm, t_opt, loader, 3, CPU)
     forecast_pass(fm, windows, starts, b, 3)
     ceiling_pass(cm, c_opt, cx, cy, 3)
+    if segment:  # the default batch: also with the dropout forecast ships (the tutorial has none)
+        dm = library_model(dataclasses.replace(mcfg, dropout=ModelConfig().dropout), CPU)
+        forecast_pass(dm, windows, starts, b, 3)
+        paths[f"forecast_shipped_dropout_b{b}"] = partial(forecast_pass, dm, windows, starts, b, n_batches)
     if args.extras:  # what a fused (one-kernel) Adam step would give the ceiling
         fused = library_model(mcfg, CPU)
         f_opt = torch.optim.Adam(fused.parameters(), lr=1e-3, fused=True)
@@ -207,7 +213,7 @@ def path_figures(runs: dict[str, list[float]], batch_sizes: list[int]) -> dict[s
         "fraction_of_ceiling": {
             k: ratio(med[k], med[f"ceiling_b{k.rsplit('_b', 1)[1]}"])
             for k in med
-            if not k.startswith("ceiling_b") and "segment" not in k
+            if not k.startswith("ceiling_b") and "segment" not in k and "dropout" not in k
         },
         "paired_ratio_forecast_vs_tutorial_same_batch": {
             f"b{b}": rnd(median([f / t for f, t in zip(runs[f"forecast_b{b}"], runs[f"tutorial_b{b}"], strict=True)]))
