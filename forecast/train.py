@@ -79,6 +79,8 @@ def loss_sum(model: nn.Module, windows: Windows, starts: torch.Tensor, batch_siz
     """Summed per-window MSE over `starts`, in scaled units; one host sync at the end."""
     model.eval()
     device = starts.device
+    if not len(starts):
+        return 0.0
 
     def summed(chunk: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode(), autocast(device, precision):
@@ -86,8 +88,7 @@ def loss_sum(model: nn.Module, windows: Windows, starts: torch.Tensor, batch_siz
         return ((pred.float() - windows.targets(chunk)) ** 2).mean(dim=(1, 2)).sum()
 
     size = CPU_BATCH if device.type == "cpu" else batch_size * 4
-    parts = list(side_by_side(summed, starts.split(size), device))
-    return float(torch.stack(parts).sum()) if parts else 0.0
+    return float(torch.stack(list(side_by_side(summed, starts.split(size), device))).sum())
 
 
 def cosine_factor(epochs: int) -> Callable[[int], float]:

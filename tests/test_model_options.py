@@ -115,6 +115,14 @@ def test_segment_and_independent_channels_train_and_predict(cli: Cli, multi_csv:
     assert np.isfinite(future["y_pred"]).all()
 
 
+def test_segments_train_without_validation_windows(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"  # no validation windows: nothing to pass through the model there
+    split = set_flags("data.split.train=0.8", "data.split.val=0", "data.split.test=0.2")
+    cli.train(multi_csv, run, "--target", "a", *set_flags("model.segment=6"), *split)
+    history = pd.read_csv(run / "history.csv")
+    assert history["val_loss"].isna().all() and np.isfinite(history["train_loss"]).all()
+
+
 # ---------------------------------------------------------------- forecast info: parameter counts
 
 PARAMS = re.compile(
