@@ -142,26 +142,8 @@ def load_panel(
     cfg: DataConfig, source: str | Path | pd.DataFrame | None = None, shard: tuple[int, int] | None = None
 ) -> Panel:
     """Read and validate a file (default cfg.path) or a DataFrame into a Panel in original units.
-    shard (rank, ranks): keep only the series this rank owns (owners); with an id column, the file
-    reader skips the other series' rows, so a process never holds the whole file."""
-    if shard is None or not cfg.id_column:
-        return read_panel(cfg, source, shard)
-    rank, size = shard
-    try:
-        return read_panel(cfg, source, shard, keep=(cfg.id_column, lambda names: owners(names, size) == rank))
-    except ForecastError:  # lines were counted among this process's rows: find the file's own
-        read_panel(cfg, source, None)  # the whole file raises the problem with its true line, if it has one
-        raise
-
-
-def read_panel(
-    cfg: DataConfig,
-    source: str | Path | pd.DataFrame | None,
-    shard: tuple[int, int] | None,
-    keep: read.Keep | None = None,
-) -> Panel:
-    """load_panel's work; `keep` skips rows at reading time."""
-    df, path = read.read_source(cfg, source, keep)
+    shard (rank, ranks): keep only the series this rank owns (distributed.owners)."""
+    df, path = read.read_source(cfg, source)
     date_col = read.detect_date_column(df, cfg.date_column, path)
     if cfg.id_column is not None and cfg.id_column not in df.columns:
         raise ForecastError(f"id column {cfg.id_column!r} not found in {path} (columns: {', '.join(df.columns)})")

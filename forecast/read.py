@@ -5,18 +5,13 @@ from __future__ import annotations
 import hashlib
 import re
 import warnings
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from forecast.config import DataConfig
 from forecast.errors import ForecastError
-
-# (id column, which of these distinct ids to keep): a reader that skips the other series' rows
-Keep = tuple[str, Callable[[list[str]], np.ndarray]]
 
 DATE_NAMES = ("date", "datetime", "time", "timestamp", "ds", "period", "month", "day", "quarter", "week", "year")
 
@@ -72,10 +67,9 @@ TZ_SUFFIX = r"(?i)\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[+-]\d{2}(?::?\d{2})?|z|utc
 ZONE_SUFFIX = r"(?i)(?<=\d)\s*(?:[+-]\d{2}(?::?\d{2})?|z|utc|gmt)$"
 
 
-def read_table(path: str | Path, text_columns: list[str] | None = None, keep: Keep | None = None) -> pd.DataFrame:
+def read_table(path: str | Path, text_columns: list[str] | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet file into a DataFrame of strings/numbers, with clear errors.
-    `text_columns` (series ids) are read as text: "001" stays "001". With `keep`, Arrow's readers
-    return only the rows of the series it keeps, a batch at a time; without pyarrow, every row."""
+    `text_columns` (series ids) are read as text: "001" stays "001"."""
     if not str(path):
         raise ForecastError("no data file given: pass --data FILE.csv or set data.path in the config")
     path = Path(path)
@@ -85,7 +79,10 @@ def read_table(path: str | Path, text_columns: list[str] | None = None, keep: Ke
         raise ForecastError(f"{path} is empty")
     if path.suffix.lower() in (".parquet", ".pq"):
         try:  # series ids as categories and dates as datetime64: no Python object per row
-            return _read_parquet(path, text_columns or [], keep).to_pandas(date_as_object=False)
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(path, read_dictionary=text_columns or None)
+            return table.to_pandas(date_as_object=False)
         except ImportError:
             raise ForecastError(f"reading {path} needs pyarrow: pip install pyarrow") from None
         except Exception as e:  # pyarrow raises many types for a bad file
@@ -109,7 +106,7 @@ def read_table(path: str | Path, text_columns: list[str] | None = None, keep: Ke
     if dupes:
         raise ForecastError(f"{path} has duplicate column names: {', '.join(dupes)}")
     try:
-        df = _read_csv_fast(path, sep, [c for c in text_columns or [] if c in names], keep)
+        df = _read_csv_fast(path, sep, [c for c in text_columns or [] if c in names])
     except pd.errors.EmptyDataError:
         raise ForecastError(f"{path} is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
@@ -141,53 +138,20 @@ def _show(value: object) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def _read_parquet(path: Path, text_columns: list[str], keep: Keep | None) -> Any:
-    """The file as an Arrow table, text columns as dictionaries; with `keep`, its rows only."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    if keep is None:
-        return pq.read_table(path, read_dictionary=text_columns or None)
-    column, wanted = keep
-    f = pq.ParquetFile(path, read_dictionary=text_columns or None)
-    if column not in f.schema_arrow.names:
-        return f.read()  # load_panel names the missing column
-    rows = _kept_rows(f.read(columns=[column]).column(column), wanted)
-    batches, at = [], 0
-    for batch in f.iter_batches(batch_size=1 << 20):
-        batches.append(batch.filter(pa.array(rows[at : at + batch.num_rows])))
-        at += batch.num_rows
-    return pa.Table.from_batches(batches, schema=batches[0].schema) if batches else f.read()
-
-
-def _kept_rows(ids: Any, wanted: Callable[[list[str]], np.ndarray]) -> np.ndarray:
-    """(N,) which rows of an Arrow id column `wanted` keeps, deciding once per distinct id (as
-    text, as read_ids names it). A row without an id is kept, for read_ids to report."""
-    import pyarrow.types as pat
-
-    parts = []
-    for chunk in ids.chunks:
-        encoded = chunk if pat.is_dictionary(chunk.type) else chunk.dictionary_encode()
-        keep = np.append(np.asarray(wanted([str(v) for v in encoded.dictionary.to_pylist()]), bool), True)
-        parts.append(keep[encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)])
-    return np.concatenate(parts) if parts else np.zeros(0, bool)
-
-
-def _read_csv_fast(path: Path, sep: str, text_columns: list[str], keep: Keep | None = None) -> pd.DataFrame:
+def _read_csv_fast(path: Path, sep: str, text_columns: list[str]) -> pd.DataFrame:
     """pandas' fastest reader: Arrow's when pyarrow is installed, else the C engine."""
     try:
-        return _read_csv_arrow(path, sep, text_columns, keep)
+        return _read_csv_arrow(path, sep, text_columns)
     except Exception:  # no pyarrow, or Arrow refuses some valid file: the C engine decides
         pass
     dtype = dict.fromkeys(text_columns, "string[pyarrow]")  # text in Arrow buffers: no Python object per row
     return pd.read_csv(path, sep=sep, encoding="utf-8-sig", skipinitialspace=True, dtype=dtype)
 
 
-def _read_csv_arrow(path: Path, sep: str, text_columns: list[str], keep: Keep | None) -> pd.DataFrame:
+def _read_csv_arrow(path: Path, sep: str, text_columns: list[str]) -> pd.DataFrame:
     """Arrow's multi-threaded columnar reader. pandas up to 3.0 applies dtype only after Arrow has
     parsed ids as numbers ("001" -> "1"), so a file with an id column is read by pyarrow itself,
-    its ids typed as dictionary text (categories: no Python string per row). With `keep`, the file
-    is streamed a block at a time and only the kept rows stay."""
+    its ids typed as dictionary text (categories: no Python string per row)."""
     if not text_columns:
         return pd.read_csv(path, sep=sep, engine="pyarrow", encoding="utf-8")
     import pyarrow as pa
@@ -198,13 +162,7 @@ def _read_csv_arrow(path: Path, sep: str, text_columns: list[str], keep: Keep | 
         names = {_clean_name(name): name for name in reader.schema.names}
     text = pa.dictionary(pa.int32(), pa.string())
     convert = pacsv.ConvertOptions(column_types={names[c]: text for c in text_columns})
-    if keep is not None and keep[0] in names:
-        with pacsv.open_csv(path, parse_options=parse, convert_options=convert) as reader:
-            i = reader.schema.get_field_index(names[keep[0]])
-            kept = [b.filter(pa.array(_kept_rows(pa.chunked_array([b.column(i)]), keep[1]))) for b in reader]
-            table = pa.Table.from_batches(kept, schema=reader.schema)
-    else:
-        table = pacsv.read_csv(path, parse_options=parse, convert_options=convert)
+    table = pacsv.read_csv(path, parse_options=parse, convert_options=convert)
     return table.to_pandas(date_as_object=False, split_blocks=True, self_destruct=True)  # frees Arrow as it goes
 
 
@@ -481,11 +439,8 @@ def _mostly_numeric(col: pd.Series) -> bool:
     return bool(pd.to_numeric(col, errors="coerce").notna().sum() > col.notna().sum() / 2)
 
 
-def read_source(
-    cfg: DataConfig, source: str | Path | pd.DataFrame | None, keep: Keep | None = None
-) -> tuple[pd.DataFrame, str]:
-    """The DataFrame given, or the file (default cfg.path) read with its id column as text (and,
-    with `keep`, possibly only the rows of the series it keeps)."""
+def read_source(cfg: DataConfig, source: str | Path | pd.DataFrame | None) -> tuple[pd.DataFrame, str]:
+    """The DataFrame given, or the file (default cfg.path) read with its id column as text."""
     if isinstance(source, pd.DataFrame):
         df = source.reset_index(drop=True)
         df.columns = [str(c).strip() for c in df.columns]
@@ -493,7 +448,7 @@ def read_source(
             raise ForecastError("the DataFrame has no rows")
         return df, "the DataFrame"
     path = str(source or cfg.path)
-    return read_table(path, text_columns=[cfg.id_column] if cfg.id_column else [], keep=keep), path
+    return read_table(path, text_columns=[cfg.id_column] if cfg.id_column else []), path
 
 
 def read_ids(df: pd.DataFrame, id_column: str | None, path: str) -> tuple[np.ndarray, list[str]]:
