@@ -16,7 +16,7 @@ WINDOW_SCALE_FLOOR = 1e-3  # in scaled units (the training rows span 0..1): a fl
 class Dropout(nn.Dropout):
     """nn.Dropout, with its mask drawn 16 bits at a time on a CPU: each element is zeroed with
     probability p (to within 1/65536, and the kept ones scaled to keep the mean exact). There,
-    nn.Dropout's one Bernoulli draw per element costs about a tenth of a default training step;
+    nn.Dropout's one Bernoulli draw per element costs about a seventh of a default training step;
     a quarter of the draws cost well under half of that. Elsewhere it is nn.Dropout."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

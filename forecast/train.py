@@ -61,7 +61,10 @@ def epoch_batches(n: int, cfg: TrainConfig, device: torch.device) -> list[torch.
 
 def distinct_draw(n: int, k: int, device: torch.device) -> torch.Tensor:
     """k distinct positions of range(n) in random order, as the first k of a shuffle would be, in
-    O(k): draw k at random, then draw again for each repeat until none is left."""
+    O(k log k) rather than O(n): draw k at random, then draw again for each repeat until none is
+    left (few rounds when k is a small part of n)."""
+    if k > n:
+        raise ValueError(f"cannot draw {k} distinct positions of {n}")
     drawn = torch.randint(n, (k,), device=device)
     while True:
         order = torch.argsort(drawn, stable=True)

@@ -16,6 +16,7 @@ import torch
 from helpers import synthetic_frame, write_csv
 
 from forecast.config import DataConfig
+from forecast.errors import ForecastError
 from forecast.panel import fit_scaler, load_panel, owners, split_borders
 from forecast.run import load_run
 
@@ -31,8 +32,12 @@ def panel_file(tmp_path: Path) -> Path:
     return write_csv(tmp_path / "stores.csv", pd.concat(parts, ignore_index=True))
 
 
-def test_every_series_belongs_to_exactly_one_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_every_series_belongs_to_exactly_one_process(tmp_path: Path, kind: str) -> None:
     path = panel_file(tmp_path)
+    if kind == "parquet":
+        path = path.with_suffix(".parquet")
+        pd.read_csv(tmp_path / "stores.csv").to_parquet(path)
     cfg = DataConfig(path=str(path), id_column="store", target=["sales"])
     whole = load_panel(cfg)
     shards = [load_panel(cfg, shard=(rank, 3)) for rank in range(3)]
@@ -43,9 +48,38 @@ def test_every_series_belongs_to_exactly_one_process(tmp_path: Path) -> None:
             a, b = shard.offsets[shard.ids.index(sid)], shard.offsets[shard.ids.index(sid) + 1]
             i = whole.ids.index(sid)
             np.testing.assert_array_equal(shard.values[a:b], whole.values[whole.offsets[i] : whole.offsets[i + 1]])
+            np.testing.assert_array_equal(shard.times[a:b], whole.times[whole.offsets[i] : whole.offsets[i + 1]])
     # the owner of a series is fixed by its id alone: the same in every process, run and release
     assert owners(SERIES, 3).tolist() == [0, 2, 1, 2, 2, 0, 1]
     assert owners(SERIES, 2).tolist() == [0, 0, 0, 0, 1, 1, 1]
+
+
+def test_every_process_reads_the_file_as_one_process_does(tmp_path: Path) -> None:
+    # store0's dates alone (05/01/2022, 05/02/2022, ...) read as 1-5 May; store4's (15/01/2022, ...)
+    # show that the file writes the day first, so store0 is monthly on the 5th, in every process
+    rows = []
+    for sid, day in (("store0", 5), ("store4", 15)):
+        for k, month in enumerate(pd.date_range("2022-01-01", periods=30, freq="MS")):
+            rows.append({"store": sid, "date": f"{day:02d}/{month.month:02d}/{month.year}", "sales": float(k)})
+    path = write_csv(tmp_path / "dayfirst.csv", pd.DataFrame(rows))
+    cfg = DataConfig(path=str(path), id_column="store", target=["sales"])
+    whole, first = load_panel(cfg), load_panel(cfg, shard=(0, 2))
+    assert first.ids == ["store0"] and first.freq == whole.freq
+    np.testing.assert_array_equal(first.times, whole.times[: whole.offsets[1]])
+    assert pd.Timestamp(first.times[1]) == pd.Timestamp("2022-02-05")
+
+
+def test_a_bad_value_is_reported_at_its_line_in_the_file(tmp_path: Path) -> None:
+    path = panel_file(tmp_path)
+    lines = path.read_text().splitlines()
+    bad = next(i for i, line in enumerate(lines) if line.startswith("store5,")) + 5  # store5: process 1 of 2
+    assert lines[bad].startswith("store5,")
+    lines[bad] = ",".join(lines[bad].split(",")[:-1] + ["oops"])
+    path.write_text("\n".join(lines) + "\n")
+    cfg = DataConfig(path=str(path), id_column="store", target=["sales"])
+    for shard in (None, (1, 2)):  # 1-based, the header is line 1
+        with pytest.raises(ForecastError, match=f"line {bad + 1}: 'oops'"):
+            load_panel(cfg, shard=shard)
 
 
 @pytest.mark.slow
