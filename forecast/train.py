@@ -46,26 +46,36 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def epoch_batches(n: int, cfg: TrainConfig, device: torch.device) -> list[torch.Tensor]:
+def epoch_batches(
+    n: int, cfg: TrainConfig, device: torch.device, generator: torch.Generator | None = None
+) -> list[torch.Tensor]:
     """Shuffled batches of window positions: every window once, or steps_per_epoch batches drawn
-    from as many shuffled passes as that takes (fewer windows than it needs: several passes)."""
+    from as many shuffled passes as that takes (fewer windows than it needs: several passes).
+    generator: where the draws come from (default torch's global one)."""
     batch = cfg.batch_size or n
     if not cfg.steps_per_epoch:
-        return list(torch.randperm(n, device=device).split(batch))
+        return list(torch.randperm(n, device=device, generator=generator).split(batch))
     total = cfg.steps_per_epoch * batch
     if 4 * total <= n:  # a small part of one pass: draw it without shuffling all n (seconds at 40M)
-        return list(distinct_draw(n, total, device).split(batch))
-    passes = [torch.randperm(n, device=device) for _ in range(math.ceil(total / n))]
+        return list(distinct_draw(n, total, device, generator).split(batch))
+    passes = [torch.randperm(n, device=device, generator=generator) for _ in range(math.ceil(total / n))]
     return list(torch.cat(passes)[:total].split(batch))
 
 
-def distinct_draw(n: int, k: int, device: torch.device) -> torch.Tensor:
+def shared_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
+    """A generator every process seeds alike for an epoch: the same batches on every process, however
+    much of torch's global one each has used (dropout draws in proportion to a process's slice)."""
+    state = int(np.random.SeedSequence([seed % 2**32, epoch]).generate_state(1)[0])
+    return torch.Generator(device=device).manual_seed(state)
+
+
+def distinct_draw(n: int, k: int, device: torch.device, generator: torch.Generator | None = None) -> torch.Tensor:
     """k distinct positions of range(n) in random order, as the first k of a shuffle would be, in
     O(k log k) rather than O(n): draw k at random, then draw again for each repeat until none is
     left (few rounds when k is a small part of n)."""
     if k > n:
         raise ValueError(f"cannot draw {k} distinct positions of {n}")
-    drawn = torch.randint(n, (k,), device=device)
+    drawn = torch.randint(n, (k,), device=device, generator=generator)
     while True:
         order = torch.argsort(drawn, stable=True)
         ordered = drawn[order]
@@ -74,7 +84,7 @@ def distinct_draw(n: int, k: int, device: torch.device) -> torch.Tensor:
         count = int(repeat.sum())
         if not count:
             return drawn
-        drawn[repeat] = torch.randint(n, (count,), device=device)
+        drawn[repeat] = torch.randint(n, (count,), device=device, generator=generator)
 
 
 @torch.inference_mode()
@@ -163,7 +173,10 @@ class Trainer:
         cfg = self.cfg
         if self.sharded:  # a batch is every process's share of it, drawn from its own windows
             cfg = dataclasses.replace(cfg, batch_size=max(cfg.batch_size // self.world_size, 1))
-        batches = epoch_batches(len(self.train_starts), cfg, self.device)
+        # unsharded under torchrun, every process must draw the same batches: from a generator of their own
+        shared = self.world_size > 1 and not self.sharded
+        generator = shared_generator(cfg.seed, epoch, self.device) if shared else None
+        batches = epoch_batches(len(self.train_starts), cfg, self.device, generator)
         bar = tqdm(
             batches,
             desc=f"epoch {epoch}",

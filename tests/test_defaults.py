@@ -14,7 +14,7 @@ from helpers import Cli, write_csv
 from forecast import choices, config, pipeline, prepare
 from forecast.config import Config, TrainConfig
 from forecast.run import load_run
-from forecast.train import distinct_draw, epoch_batches
+from forecast.train import distinct_draw, epoch_batches, shared_generator
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -110,6 +110,20 @@ def test_a_small_part_of_many_windows_is_drawn_without_a_full_shuffle() -> None:
     for position in range(3):  # each position is uniform over the 8 values, as in a shuffle
         counts = torch.bincount(firsts[:, position], minlength=8)
         assert int(counts.min()) > 400 and int(counts.max()) < 600, counts
+
+
+def test_processes_draw_the_same_batches_however_much_else_they_drew() -> None:
+    cpu = torch.device("cpu")
+    for n, cfg in (
+        (95, TrainConfig(batch_size=16, steps_per_epoch=25)),
+        (10_000, TrainConfig(batch_size=16, steps_per_epoch=4)),
+    ):
+        first = torch.cat(epoch_batches(n, cfg, cpu, shared_generator(3, 2, cpu)))
+        torch.rand(1000)  # another process's dropout drew more from torch's global generator
+        again = torch.cat(epoch_batches(n, cfg, cpu, shared_generator(3, 2, cpu)))
+        assert torch.equal(first, again)
+        assert not torch.equal(first, torch.cat(epoch_batches(n, cfg, cpu, shared_generator(3, 3, cpu))))  # next epoch
+        assert not torch.equal(first, torch.cat(epoch_batches(n, cfg, cpu, shared_generator(4, 2, cpu))))  # other seed
 
 
 def test_highway_fit_recovers_a_linear_rule() -> None:
