@@ -60,13 +60,6 @@ def check_missing(values: np.ndarray, columns: list[str], path: str) -> None:
         )
 
 
-def fill_missing(values: np.ndarray, columns: list[str], fill: str, path: str) -> np.ndarray:
-    """One series' values, all of one split, with gaps filled per data.fill (see fill_gaps)."""
-    n = len(values)
-    ends = np.array([[n, n, n]], dtype=np.int64)
-    return fill_gaps(values, np.array([0, n]), ends, fill, columns, path, [""])[0]
-
-
 def fill_gaps(
     values: np.ndarray,
     offsets: np.ndarray,

@@ -209,11 +209,6 @@ def _is_year_ints(col: pd.Series) -> bool:
     return bool(col.between(1000, 2999).all())
 
 
-def parse_times(col: pd.Series, name: str, path: str) -> pd.Series:
-    """The time column as naive datetimes (see read_times)."""
-    return read_times(col, name, path)[0]
-
-
 def read_times(col: pd.Series, name: str, path: str) -> tuple[pd.Series, str]:
     """The time column as naive datetime64[ns], and how it was written (a Panel.time_format).
 

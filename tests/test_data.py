@@ -51,33 +51,33 @@ def test_detect_date_column_named_but_missing() -> None:
 def test_parse_times_converts_offsets_to_utc() -> None:
     # daylight saving time: the offsets change, the instants stay one hour apart
     local = pd.date_range("2024-03-31 00:00", periods=4, freq="h", tz="Europe/Berlin")
-    times = read.parse_times(pd.Series([t.isoformat() for t in local]), "date", "f.csv")
+    times = read.read_times(pd.Series([t.isoformat() for t in local]), "date", "f.csv")[0]
     assert list(times) == list(pd.date_range("2024-03-30 23:00", periods=4, freq="h"))
 
 
 def test_parse_times_reads_day_first_dates() -> None:
     days = pd.date_range("2022-01-01", periods=40, freq="D")
     col = pd.Series(days.strftime("%d/%m/%Y"))  # 01/01, 02/01, ... 13/01: the day comes first
-    times = read.parse_times(col, "Day", "f.csv")
+    times = read.read_times(col, "Day", "f.csv")[0]
     assert (times.to_numpy() == days.to_numpy()).all()
 
 
 def test_parse_times_keeps_month_first_dates() -> None:
     days = pd.date_range("2022-01-01", periods=40, freq="D")
-    times = read.parse_times(pd.Series(days.strftime("%m/%d/%Y")), "Day", "f.csv")
+    times = read.read_times(pd.Series(days.strftime("%m/%d/%Y")), "Day", "f.csv")[0]
     assert (times.to_numpy() == days.to_numpy()).all()
 
 
 def test_parse_times_refuses_naive_mixed_with_aware() -> None:
     col = pd.Series(["2024-01-01 00:00:00", "2024-01-01 01:00:00+02:00", "2024-01-01 02:00:00"])
     with pytest.raises(ForecastError, match=r"'date' in f.csv mixes time zones: line 3"):
-        read.parse_times(col, "date", "f.csv")
+        read.read_times(col, "date", "f.csv")[0]
 
 
 def test_parse_times_names_the_bad_line() -> None:
     col = pd.Series(["2024-01-01", "2024-01-02", "soon"])
     with pytest.raises(ForecastError, match=r"'date' in f.csv has a value that is not a time at line 4: 'soon'"):
-        read.parse_times(col, "date", "f.csv")
+        read.read_times(col, "date", "f.csv")[0]
 
 
 # ---------------------------------------------------------------- reading files
@@ -169,16 +169,22 @@ def test_sort_orders_rows(tmp_path: Path) -> None:
     assert (np.diff(panel.times) > np.timedelta64(0, "ns")).all()
 
 
+def fill_one(values: np.ndarray, columns: list[str], fill: str, path: str) -> np.ndarray:
+    """One series' values, all of one split, with gaps filled per data.fill."""
+    n = len(values)
+    return panel.fill_gaps(values, np.array([0, n]), np.array([[n, n, n]]), fill, columns, path, [""])[0]
+
+
 @pytest.mark.parametrize(("fill", "expected"), [("ffill", [1.0, 1.0, 1.0, 4.0]), ("interpolate", [1.0, 2.0, 3.0, 4.0])])
 def test_fill_missing(fill: str, expected: list[float]) -> None:
     values = np.array([[1.0], [np.nan], [np.nan], [4.0]])
-    np.testing.assert_allclose(panel.fill_missing(values, ["y"], fill, "f.csv")[:, 0], expected)
+    np.testing.assert_allclose(fill_one(values, ["y"], fill, "f.csv")[:, 0], expected)
 
 
 def test_fill_missing_leading_gap_and_empty_column() -> None:
-    np.testing.assert_allclose(panel.fill_missing(np.array([[np.nan], [2.0]]), ["y"], "ffill", "f")[:, 0], [2, 2])
+    np.testing.assert_allclose(fill_one(np.array([[np.nan], [2.0]]), ["y"], "ffill", "f")[:, 0], [2, 2])
     with pytest.raises(ForecastError, match="column 'y' in f.csv has no values at all"):
-        panel.fill_missing(np.full((3, 1), np.nan), ["y"], "ffill", "f.csv")
+        fill_one(np.full((3, 1), np.nan), ["y"], "ffill", "f.csv")
 
 
 # ---------------------------------------------------------------- splitting
