@@ -87,13 +87,12 @@ def distinct_draw(n: int, k: int, device: torch.device, generator: torch.Generat
         drawn[repeat] = torch.randint(n, (count,), device=device, generator=generator)
 
 
-@torch.inference_mode()
 def loss_sum(model: nn.Module, windows: Windows, starts: torch.Tensor, batch_size: int, precision: str) -> float:
     """Summed per-window MSE over `starts`, in scaled units; one host sync at the end."""
-    model.eval()
-    device = starts.device
     if not len(starts):
         return 0.0
+    model.eval()
+    device = starts.device
 
     def summed(chunk: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode(), autocast(device, precision):
