@@ -149,10 +149,11 @@ def load_panel(
     codes, names = read.read_ids(df, cfg.id_column, path)
     t = times.to_numpy(dtype="datetime64[ns]")
     del df, times  # the columns are read: keep only what the panel needs
+    lines = None  # the file's row of each row kept, where it is not the position
     if shard is not None:
-        values, codes, t, names = own_series(values, codes, t, names, shard, path)
+        values, codes, t, names, lines = own_series(values, codes, t, names, shard, path)
     if cfg.id_column and not cfg.sort:
-        check_sorted_within(codes, names, t, path)
+        check_sorted_within(codes, names, t, path, lines)
     if cfg.sort or cfg.id_column:
         order = np.lexsort((t, codes))  # stable: by id, then time
         values, codes, t = values[order], codes[order], t[order]
@@ -177,26 +178,32 @@ def owners(names: list[str], size: int) -> np.ndarray:
 
 def own_series(
     values: np.ndarray, codes: np.ndarray, t: np.ndarray, names: list[str], shard: tuple[int, int], path: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """The rows of the series that rank `shard[0]` of `shard[1]` owns, with codes renumbered."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """The rows of the series that rank `shard[0]` of `shard[1]` owns, with codes renumbered, and
+    the file row of each (for errors that name a line)."""
     rank, size = shard
     mine = owners(names, size) == rank
     if not mine.any():
         raise ForecastError(f"{path} has {len(names)} series, too few to give each of {size} processes one")
     rows = mine[codes]
     renumber = np.cumsum(mine) - 1  # owned series keep their order
-    return values[rows], renumber[codes[rows]], t[rows], [n for n, m in zip(names, mine, strict=True) if m]
+    kept = [n for n, m in zip(names, mine, strict=True) if m]
+    return values[rows], renumber[codes[rows]], t[rows], kept, np.flatnonzero(rows)
 
 
-def check_sorted_within(codes: np.ndarray, names: list[str], times: np.ndarray, path: str) -> None:
-    """Long format: rows of one series (same code) must be in time order among themselves."""
+def check_sorted_within(
+    codes: np.ndarray, names: list[str], times: np.ndarray, path: str, lines: np.ndarray | None = None
+) -> None:
+    """Long format: rows of one series (same code) must be in time order among themselves.
+    lines: the file row of each row, where rows were dropped before (default its position)."""
     grouped = np.argsort(codes, kind="stable")  # each series' rows together, in file order
     t, c = times[grouped], codes[grouped]
     back = grouped[1:][(c[1:] == c[:-1]) & (t[1:] < t[:-1])]
     if len(back):
         i = int(back.min())
+        line = i if lines is None else int(lines[i])
         raise ForecastError(
-            f"{path} is not sorted by time within series {names[codes[i]]!r} (line {i + 2}); "
+            f"{path} is not sorted by time within series {names[codes[i]]!r} (line {line + 2}); "
             "sort it or set data.sort: true"
         )
 

@@ -69,7 +69,7 @@ def test_every_process_reads_the_file_as_one_process_does(tmp_path: Path) -> Non
     assert pd.Timestamp(first.times[1]) == pd.Timestamp("2022-02-05")
 
 
-def test_a_bad_value_is_reported_at_its_line_in_the_file(tmp_path: Path) -> None:
+def test_a_bad_row_is_reported_at_its_line_in_the_file(tmp_path: Path) -> None:
     path = panel_file(tmp_path)
     lines = path.read_text().splitlines()
     bad = next(i for i, line in enumerate(lines) if line.startswith("store5,")) + 5  # store5: process 1 of 2
@@ -79,6 +79,11 @@ def test_a_bad_value_is_reported_at_its_line_in_the_file(tmp_path: Path) -> None
     cfg = DataConfig(path=str(path), id_column="store", target=["sales"])
     for shard in (None, (1, 2)):  # 1-based, the header is line 1
         with pytest.raises(ForecastError, match=f"line {bad + 1}: 'oops'"):
+            load_panel(cfg, shard=shard)
+    lines[bad] = lines[bad - 3]  # now a value, but a time that goes back
+    path.write_text("\n".join(lines) + "\n")
+    for shard in (None, (1, 2)):
+        with pytest.raises(ForecastError, match=f"within series 'store5' \\(line {bad + 1}\\)"):
             load_panel(cfg, shard=shard)
 
 
