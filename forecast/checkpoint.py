@@ -37,6 +37,7 @@ CORRUPT = (
     AttributeError,
     struct.error,
     MemoryError,
+    AssertionError,  # torch.load's own checks on a damaged pickle ("saved_id must be a tuple")
 )
 
 

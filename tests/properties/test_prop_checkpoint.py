@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from forecast import checkpoint
@@ -41,6 +41,7 @@ with tempfile.TemporaryDirectory() as _folder:
         st.binary(max_size=200),  # anything at all
     )
 )
+@example(RAW[:489] + bytes([74]) + RAW[490:])  # one byte of the pickle: torch.load raised AssertionError
 def test_damaged_checkpoints_fail_cleanly(raw: bytes) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.pt"
