@@ -5,6 +5,8 @@ a few series shorter than one window) as Parquet and CSV, then runs the whole pa
 a fresh process so that its peak RSS is its own:
 
   load_parquet, load_csv  read, validate, split and scale (forecast.panel.load_panel + prepare)
+  shard_parquet, shard_csv  the same in the first of --shards processes sharded by id under torchrun:
+                          it reads only its own series' rows
   train                   `forecast train` with 100 steps of 512 windows, then the full test
                           evaluation with per-series metrics
   evaluate                `forecast evaluate` alone: every test window, the model and 3 baselines
@@ -36,7 +38,7 @@ import pyarrow.parquet as pq
 from common import ROOT, api, config, drop_short_series, load_panel, log, prepare, quiet_log, rnd
 
 LOOKBACK, HORIZON, BATCH, STEPS = 56, 14, 512, 100
-STAGES = ("load_parquet", "load_csv", "train", "evaluate", "backtest", "predict")
+STAGES = ("load_parquet", "load_csv", "shard_parquet", "shard_csv", "train", "evaluate", "backtest", "predict")
 
 
 def make_panel(n_series: int, length: int, seed: int = 0) -> pa.Table:
@@ -86,13 +88,14 @@ def settings(data: Path) -> config.Config:
     return cfg
 
 
-def stage(name: str, files: dict[str, Path], run_dir: Path) -> dict[str, Any]:
+def stage(name: str, files: dict[str, Path], run_dir: Path, shards: int) -> dict[str, Any]:
     """One stage, in this process; its seconds and what it measured."""
     t0 = time.perf_counter()
     out: dict[str, Any] = {}
-    if name.startswith("load_"):
+    if name.startswith(("load_", "shard_")):
         cfg = settings(files[name.split("_")[1]])
-        panel = drop_short_series(load_panel(cfg.data), cfg, quiet_log)
+        shard = (0, shards) if name.startswith("shard_") else None
+        panel = drop_short_series(load_panel(cfg.data, shard=shard), cfg, quiet_log)
         out["load_and_validate_s"] = rnd(time.perf_counter() - t0)
         prep = prepare(cfg, panel)
         out.update(
@@ -124,8 +127,8 @@ def stage(name: str, files: dict[str, Path], run_dir: Path) -> dict[str, Any]:
     return out
 
 
-def in_fresh_process(name: str, folder: Path) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--stage", name, "--folder", str(folder)]
+def in_fresh_process(name: str, folder: Path, shards: int) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--stage", name, "--folder", str(folder), "--shards", str(shards)]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if done.returncode:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
@@ -137,6 +140,7 @@ def main() -> None:
     ap.add_argument("--series", type=int, default=30_000)
     ap.add_argument("--length", type=int, default=2_000)
     ap.add_argument("--only", nargs="+", choices=STAGES, default=list(STAGES))
+    ap.add_argument("--shards", type=int, default=4, help="processes the shard_* stages split the series over")
     ap.add_argument("--out", help="also write the JSON here")
     ap.add_argument("--stage", choices=STAGES, help="run one stage in this process (the runner's fresh processes)")
     ap.add_argument("--folder", help="with --stage: the folder with the files and the run")
@@ -146,7 +150,7 @@ def main() -> None:
         files = {
             k: folder / n for k, n in (("parquet", "panel.parquet"), ("csv", "panel.csv"), ("subset", "subset.parquet"))
         }
-        print(json.dumps(stage(args.stage, files, folder / "run")))
+        print(json.dumps(stage(args.stage, files, folder / "run", args.shards)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -155,13 +159,14 @@ def main() -> None:
         log(f"wrote {args.series} x {args.length} in {time.perf_counter() - t0:.0f} s")
         stages = {}
         for name in args.only:
-            stages[name] = in_fresh_process(name, folder)
+            stages[name] = in_fresh_process(name, folder, args.shards)
             log(f"{name}: {stages[name]}")
     report = {
         "benchmark": "many_series",
         "series": args.series,
         "length": args.length,
         "settings": {"lookback": LOOKBACK, "horizon": HORIZON, "batch_size": BATCH, "steps_per_epoch": STEPS},
+        "shards": args.shards,
         "stages": stages,
         "threads": __import__("torch").get_num_threads(),
     }

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast import calendar, read
+from forecast import calendar, read, sharded_read
 from forecast.config import DataConfig, split_is_counts
 from forecast.errors import ForecastError
 
@@ -135,9 +135,32 @@ def load_panel(
     cfg: DataConfig, source: str | Path | pd.DataFrame | None = None, shard: tuple[int, int] | None = None
 ) -> Panel:
     """Read and validate a file (default cfg.path) or a DataFrame into a Panel in original units.
-    shard (rank, ranks): keep only the series this rank owns (distributed.owners)."""
-    df, path = read.read_source(cfg, source)
-    date_col = read.detect_date_column(df, cfg.date_column, path)
+    shard (rank, ranks): keep only the series this rank owns (owners); a file with an id column is
+    then read a batch at a time, keeping only those rows (sharded_read)."""
+    streamed = shard is not None and bool(cfg.id_column) and not isinstance(source, pd.DataFrame)
+    try:
+        return _load_panel(cfg, source, shard, streamed)
+    except ForecastError:
+        if streamed:  # lines were counted among this process's rows: the whole file names the true one
+            load_panel(cfg, source)
+        raise
+
+
+def _load_panel(
+    cfg: DataConfig, source: str | Path | pd.DataFrame | None, shard: tuple[int, int] | None, streamed: bool
+) -> Panel:
+    own = None
+    if streamed:
+        assert shard is not None and not isinstance(source, pd.DataFrame)
+        rank, size = shard
+        own = sharded_read.read_own_rows(cfg, str(source or cfg.path), lambda names: owners(names, size) == rank)
+    lines = None  # the file's row of each row kept, where it is not the position
+    if own is not None:  # this process's rows only
+        df, path, date_col, lines, shard = own.frame, str(source or cfg.path), own.date_column, own.lines, None
+        del own
+    else:
+        df, path = read.read_source(cfg, source)
+        date_col = read.detect_date_column(df, cfg.date_column, path)
     if cfg.id_column is not None and cfg.id_column not in df.columns:
         raise ForecastError(f"id column {cfg.id_column!r} not found in {path} (columns: {', '.join(df.columns)})")
     targets, features = read.resolve_targets(df, cfg, date_col, path)
@@ -149,7 +172,6 @@ def load_panel(
     codes, names = read.read_ids(df, cfg.id_column, path)
     t = times.to_numpy(dtype="datetime64[ns]")
     del df, times  # the columns are read: keep only what the panel needs
-    lines = None  # the file's row of each row kept, where it is not the position
     if shard is not None:
         values, codes, t, names, lines = own_series(values, codes, t, names, shard, path)
     if cfg.id_column and not cfg.sort:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -70,13 +72,7 @@ ZONE_SUFFIX = r"(?i)(?<=\d)\s*(?:[+-]\d{2}(?::?\d{2})?|z|utc|gmt)$"
 def read_table(path: str | Path, text_columns: list[str] | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet file into a DataFrame of strings/numbers, with clear errors.
     `text_columns` (series ids) are read as text: "001" stays "001"."""
-    if not str(path):
-        raise ForecastError("no data file given: pass --data FILE.csv or set data.path in the config")
-    path = Path(path)
-    if not path.is_file():
-        raise ForecastError(f"data file {str(path)!r} not found")
-    if path.stat().st_size == 0:
-        raise ForecastError(f"{path} is empty")
+    path = check_file(path)
     if path.suffix.lower() in (".parquet", ".pq"):
         try:  # series ids as categories and dates as datetime64: no Python object per row
             import pyarrow.parquet as pq
@@ -87,6 +83,39 @@ def read_table(path: str | Path, text_columns: list[str] | None = None) -> pd.Da
             raise ForecastError(f"reading {path} needs pyarrow: pip install pyarrow") from None
         except Exception as e:  # pyarrow raises many types for a bad file
             raise ForecastError(f"{path} is not a readable Parquet file ({type(e).__name__})") from None
+    sep, names = csv_header(path)
+    try:
+        df = _read_csv_fast(path, sep, [c for c in text_columns or [] if c in names])
+    except pd.errors.EmptyDataError:
+        raise ForecastError(f"{path} is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ForecastError(f"{path} could not be parsed as CSV: {msg}") from None
+    df.columns = [_clean_name(c) for c in df.columns]
+    zoned = [i for i, c in enumerate(df.columns) if isinstance(df[c].dtype, pd.DatetimeTZDtype)]
+    if zoned:  # pyarrow turned times with UTC offsets into UTC: read_times wants them as written
+        text = pd.read_csv(path, sep=sep, usecols=zoned, dtype=str, encoding="utf-8-sig", skipinitialspace=True)
+        for i in zoned:
+            df[df.columns[i]] = text.iloc[:, zoned.index(i)].to_numpy()
+    if len(df) == 0:
+        raise ForecastError(f"{path} has a header but no data rows")
+    return df
+
+
+def check_file(path: str | Path) -> Path:
+    """The path of a data file that exists and is not empty."""
+    if not str(path):
+        raise ForecastError("no data file given: pass --data FILE.csv or set data.path in the config")
+    path = Path(path)
+    if not path.is_file():
+        raise ForecastError(f"data file {str(path)!r} not found")
+    if path.stat().st_size == 0:
+        raise ForecastError(f"{path} is empty")
+    return path
+
+
+def csv_header(path: Path) -> tuple[str, list[str]]:
+    """A CSV file's separator and column names, refusing what is not a CSV file of columns."""
     with path.open("rb") as f:
         head = f.read(4096)
     if b"\x00" in head:
@@ -105,22 +134,7 @@ def read_table(path: str | Path, text_columns: list[str] | None = None) -> pd.Da
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ForecastError(f"{path} has duplicate column names: {', '.join(dupes)}")
-    try:
-        df = _read_csv_fast(path, sep, [c for c in text_columns or [] if c in names])
-    except pd.errors.EmptyDataError:
-        raise ForecastError(f"{path} is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ForecastError(f"{path} could not be parsed as CSV: {msg}") from None
-    df.columns = [_clean_name(c) for c in df.columns]
-    zoned = [i for i, c in enumerate(df.columns) if isinstance(df[c].dtype, pd.DatetimeTZDtype)]
-    if zoned:  # pyarrow turned times with UTC offsets into UTC: read_times wants them as written
-        text = pd.read_csv(path, sep=sep, usecols=zoned, dtype=str, encoding="utf-8-sig", skipinitialspace=True)
-        for i in zoned:
-            df[df.columns[i]] = text.iloc[:, zoned.index(i)].to_numpy()
-    if len(df) == 0:
-        raise ForecastError(f"{path} has a header but no data rows")
-    return df
+    return sep, names
 
 
 def _clean_name(name: object) -> str:
@@ -216,29 +230,64 @@ def read_times(col: pd.Series, name: str, path: str) -> tuple[pd.Series, str]:
     with UTC offsets keep their local wall time when there is one offset, or when each row is at
     the same time of day (daily data across a DST change: a day stays a calendar day); otherwise
     (sub-daily data across DST changes) they become UTC, which alone keeps the steps regular.
+
+    Each distinct value is parsed once, and every choice (layout, day first, zone) is made over
+    the distinct values in the order they first appear. A Categorical column's categories are
+    its distinct values: under sharding, those of the whole file, so that a process holding only
+    its own rows reads them exactly as one process reading every row does.
     """
-    if pd.api.types.is_datetime64_any_dtype(col):
-        times, fmt = col, ""
+    if pd.api.types.is_datetime64_dtype(col):  # naive times: nothing to choose
+        times, fmt = _as_ns(col, name, path), ""
     else:
-        raw = col.astype(str).str.strip()
-        kind = special_format(raw[col.notna()].head(20)) if _is_text(col) or _is_year_ints(col) else None
-        times, fmt = parse_special(raw, kind) if kind else _to_datetime(col, raw, name, path)
+        codes, distinct = _distinct(col)
+
+        def line(i: int) -> str:  # where distinct value i first appears, for errors: "?" if in no row here
+            rows = np.flatnonzero(codes == i)
+            return str(rows[0] + 2) if len(rows) else "?"
+
+        parsed, fmt = _read_distinct(distinct, name, path, line)
+        values = np.append(parsed.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT"))  # code -1: NaT
+        times = pd.Series(values[codes], index=col.index)
     missing = times.isna().to_numpy()
     if missing.any():
         i = int(np.flatnonzero(missing)[0])
         value = "an empty cell" if pd.isna(col.iloc[i]) else _show(col.iloc[i])
         raise ForecastError(f"time column {name!r} in {path} has a value that is not a time at line {i + 2}: {value}")
+    if not fmt and (times.to_numpy().astype(np.int64) % 1_000_000_000).any():
+        fmt = DEFAULT_TIME_FORMAT + ".%f"  # sub-second times keep their fractions when written
+    return times, fmt
+
+
+def _distinct(col: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """(N,) codes (-1 where empty) into the distinct values, in the order they first appear; a
+    Categorical's own codes and categories."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return col.cat.codes.to_numpy(dtype=np.int64), pd.Series(col.cat.categories)
+    codes, uniques = pd.factorize(col)
+    return codes.astype(np.int64), pd.Series(uniques)
+
+
+def _read_distinct(col: pd.Series, name: str, path: str, line: Callable[[int], str]) -> tuple[pd.Series, str]:
+    """read_times on distinct, non-empty values (NaT where one is not a time); line(i): the line
+    where value i first appears, for errors."""
+    if pd.api.types.is_datetime64_any_dtype(col):
+        times, fmt = col, ""
+    else:
+        raw = col.astype(str).str.strip()
+        kind = special_format(raw.head(20)) if _is_text(col) or _is_year_ints(col) else None
+        times, fmt = parse_special(raw, kind) if kind else _to_datetime(raw, name, path, line)
     if getattr(times.dt, "tz", None) is not None:  # a datetime column with a zone (pyarrow, Parquet, DataFrames)
         times, fmt = _wall_time(times)
+    return _as_ns(times, name, path), fmt
+
+
+def _as_ns(times: pd.Series, name: str, path: str) -> pd.Series:
     try:
-        times = times.astype("datetime64[ns]")
+        return times.astype("datetime64[ns]")
     except (OverflowError, pd.errors.OutOfBoundsDatetime):
         raise ForecastError(
             f"time column {name!r} in {path} has times outside 1678-2261, which pandas cannot hold"
         ) from None
-    if not fmt and (times.to_numpy().astype(np.int64) % 1_000_000_000).any():
-        fmt = DEFAULT_TIME_FORMAT + ".%f"  # sub-second times keep their fractions when written
-    return times, fmt
 
 
 def special_format(sample: pd.Series) -> str | None:
@@ -319,7 +368,7 @@ def is_day_first(raw: pd.Series) -> bool:
     return bool((first > 12).any())
 
 
-def _to_datetime(col: pd.Series, raw: pd.Series, name: str, path: str) -> tuple[pd.Series, str]:
+def _to_datetime(raw: pd.Series, name: str, path: str, line: Callable[[int], str]) -> tuple[pd.Series, str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:  # the common case, vectorized: ISO 8601 times in one zone
@@ -341,14 +390,12 @@ def _to_datetime(col: pd.Series, raw: pd.Series, name: str, path: str) -> tuple[
             return _wall_time(times, raw)
         # Offsets that change from row to row (daylight saving time) still name one instant each,
         # so UTC holds them all. Times without any offset among them are ambiguous: refuse.
-        present = col.notna().to_numpy()
         aware = raw.str.contains(TZ_SUFFIX, regex=True, na=False).to_numpy()
-        if not aware[present].all():
-            first = int(np.flatnonzero(present)[0])
-            i = int(np.flatnonzero(present & (aware != aware[first]))[0])
+        if not aware.all():  # the first value that differs from the first one, at its first line
+            i = int(np.flatnonzero(aware != aware[0])[0])
             raise ForecastError(
-                f"time column {name!r} in {path} mixes time zones: line {i + 2} ({raw.iloc[i]!r}) and "
-                f"line {first + 2} ({raw.iloc[first]!r}) differ in having a UTC offset; convert it to one zone (or UTC)"
+                f"time column {name!r} in {path} mixes time zones: line {line(i)} ({raw.iloc[i]!r}) and "
+                f"line {line(0)} ({raw.iloc[0]!r}) differ in having a UTC offset; convert it to one zone (or UTC)"
             )
         utc = pd.to_datetime(raw, errors="coerce", format="mixed", utc=True, dayfirst=dayfirst).dt.tz_localize(None)
         local = raw.str.replace(ZONE_SUFFIX, "", regex=True)
@@ -446,13 +493,18 @@ def read_source(cfg: DataConfig, source: str | Path | pd.DataFrame | None) -> tu
     return read_table(path, text_columns=[cfg.id_column] if cfg.id_column else []), path
 
 
+def id_names(uniques: Any) -> list[str]:
+    """Distinct ids (pd.factorize's uniques) as the names of their series."""
+    return [str(u) for u in uniques]
+
+
 def read_ids(df: pd.DataFrame, id_column: str | None, path: str) -> tuple[np.ndarray, list[str]]:
     """(N,) the series of each row, as codes into the sorted series ids (read as text: "001" stays
     "001"); one series "" without an id column. A blank id is an error naming its line."""
     if not id_column:
         return np.zeros(len(df), dtype=np.int64), [""]
     codes, uniques = pd.factorize(df[id_column])  # -1 for a missing id; uniques in order of appearance
-    names = np.array([str(u) for u in uniques], dtype=object)
+    names = np.array(id_names(uniques), dtype=object)
     blank = np.append(np.char.strip(names.astype(str)) == "", True)[codes]  # codes -1 index the appended True
     if blank.any():
         i = int(np.flatnonzero(blank)[0])

@@ -15,6 +15,7 @@ import pytest
 import torch
 from helpers import synthetic_frame, write_csv
 
+from forecast import sharded_read
 from forecast.config import DataConfig
 from forecast.errors import ForecastError
 from forecast.panel import fit_scaler, load_panel, owners, split_borders
@@ -123,3 +124,79 @@ def test_two_processes_train_their_own_series_and_report_the_single_process_scor
     for sid in SERIES:
         assert pooled["series"][sid]["model"]["mae"] == pytest.approx(alone["series"][sid]["model"]["mae"], rel=1e-5)
     assert all(torch.isfinite(v).all() for v in state.state_dict.values())
+
+
+def assert_shards_read_as_the_whole_file(cfg: DataConfig, size: int = 2, streamed: bool = True) -> None:
+    """Every process's panel is the whole panel's rows of its series, read alike (times, layout,
+    frequency), and (streamed) it came from reading only its own rows."""
+    whole = load_panel(cfg)
+    held = []
+    for rank in range(size):
+        own = sharded_read.read_own_rows(cfg, cfg.path, lambda names, r=rank: owners(names, size) == r)
+        assert (own is not None) == streamed
+        shard = load_panel(cfg, shard=(rank, size))
+        assert (shard.freq, shard.time_format, shard.columns) == (whole.freq, whole.time_format, whole.columns)
+        for k, sid in enumerate(shard.ids):
+            i = whole.ids.index(sid)
+            rows = slice(whole.offsets[i], whole.offsets[i + 1])
+            np.testing.assert_array_equal(shard.values[shard.offsets[k] : shard.offsets[k + 1]], whole.values[rows])
+            np.testing.assert_array_equal(shard.times[shard.offsets[k] : shard.offsets[k + 1]], whole.times[rows])
+        held += shard.ids
+    assert sorted(held) == whole.ids
+
+
+def two_series(times_a: list[object], times_b: list[object], time_name: str = "date") -> pd.DataFrame:
+    """store0 then store5 (owned by processes 0 and 1 of 2), with the times given."""
+    rows = [("store0", t, float(k)) for k, t in enumerate(times_a)] + [
+        ("store5", t, float(k) * 2) for k, t in enumerate(times_b)
+    ]
+    return pd.DataFrame(rows, columns=["store", time_name, "sales"])
+
+
+MONTHS = pd.date_range("2001-01-01", periods=40, freq="MS")
+LAYOUTS = {
+    # store0's quarters and years alone read the same; shown for the layouts people export
+    "quarters": two_series(
+        [f"{t.year} Q{t.quarter}" for t in MONTHS[::3]], [f"{t.year} Q{t.quarter}" for t in MONTHS[::3]]
+    ),
+    "month names": two_series([t.strftime("%b-%Y") for t in MONTHS], [t.strftime("%b-%Y") for t in MONTHS[5:]]),
+    "integer years": two_series(list(range(1950, 1990)), list(range(1960, 2000)), time_name="year"),
+    # store0 alone is in winter time (one offset: written back with it); store5 crosses the change,
+    # so the file's daily times are local dates, in every process
+    "utc offsets": two_series(
+        [f"2024-01-{d:02d}T12:00:00+01:00" for d in range(1, 31)],
+        [f"2024-03-{d:02d}T12:00:00+0{1 if d < 31 else 2}:00" for d in range(2, 32)]
+        + [f"2024-04-{d:02d}T12:00:00+02:00" for d in range(1, 20)],
+    ),
+}
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_a_process_reading_only_its_rows_reads_every_time_layout_as_the_whole_file(tmp_path: Path, layout: str) -> None:
+    path = write_csv(tmp_path / "panel.csv", LAYOUTS[layout])
+    assert_shards_read_as_the_whole_file(DataConfig(path=str(path), id_column="store", target=["sales"]))
+
+
+def test_parquet_ids_and_zoned_times_are_read_as_the_whole_file(tmp_path: Path) -> None:
+    frame = LAYOUTS["utc offsets"].copy()
+    frame["date"] = pd.to_datetime(frame["date"], utc=True).dt.tz_convert("Europe/Paris")
+    frame["store"] = pd.to_datetime(frame["store"].map({"store0": "2020-01-01", "store5": "2020-01-02"}))
+    frame.to_parquet(tmp_path / "panel.parquet")  # date-typed ids, named as read_ids names them
+    assert_shards_read_as_the_whole_file(DataConfig(path=str(tmp_path / "panel.parquet"), id_column="store"))
+
+
+def test_a_choice_the_first_rows_cannot_make_is_made_by_reading_the_whole_file(tmp_path: Path) -> None:
+    # no target given and a text column beside the numbers: the whole file decides which is numeric
+    frame = two_series([t.isoformat() for t in MONTHS], [t.isoformat() for t in MONTHS])
+    frame["note"] = "x"
+    path = write_csv(tmp_path / "panel.csv", frame)
+    assert_shards_read_as_the_whole_file(DataConfig(path=str(path), id_column="store"), streamed=False)
+
+
+def test_a_column_of_whole_numbers_that_later_has_fractions_is_read_by_streaming(tmp_path: Path) -> None:
+    # Arrow types a streamed column from its first block: whole numbers there, 0.5 far past it
+    hours = pd.date_range("2001-01-01", periods=60_000, freq="h").strftime("%Y-%m-%d %H:%M:%S")
+    lines = [f"store0,{t},{k % 7}" for k, t in enumerate(hours)] + [f"store5,{t},0.5" for t in hours[:50]]
+    path = tmp_path / "panel.csv"
+    path.write_text("store,date,sales\n" + "\n".join(lines) + "\n")
+    assert_shards_read_as_the_whole_file(DataConfig(path=str(path), id_column="store", target=["sales"]))
