@@ -100,27 +100,45 @@ def training_budget(cfg: Config, n_windows: int) -> Budget:
     return Budget(batch, steps, cfg.train.epochs)
 
 
-def ridge_path(x: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, ...]:
+Pool = Callable[[np.ndarray], np.ndarray]  # sums an array over processes (distributed.total), each holding a shard
+
+
+def _summed(value: np.ndarray, pool: Pool | None) -> np.ndarray:
+    return pool(value) if pool else value
+
+
+def ridge_path(x: np.ndarray, r: np.ndarray, pool: Pool | None = None) -> tuple[np.ndarray, ...]:
     """What ridge fits from normalized windows x (N, L, T) to residuals r (N, H, T) share:
-    (U, s, Vt, UtY, x_mean, y_mean). One map for every target column, with an unshrunk bias."""
+    (eigenvalues, eigenvectors and V^T X^T Y of the centered Gram matrix, x_mean, y_mean). One map
+    for every target column, with an unshrunk bias. Built from sums, which `pool` adds up over
+    processes: sharded, the fit is the one a single process holding every series makes."""
     X = np.moveaxis(x, 2, 1).reshape(-1, x.shape[1])  # (N*T, L)
     Y = np.moveaxis(r, 2, 1).reshape(-1, r.shape[1])  # (N*T, H)
-    x_mean, y_mean = X.mean(axis=0), Y.mean(axis=0)
-    U, s, Vt = np.linalg.svd(X - x_mean, full_matrices=False)
-    return U, s, Vt, U.T @ (Y - y_mean), x_mean, y_mean
+    L = X.shape[1]
+    sums = np.concatenate([[len(X)], X.sum(axis=0), Y.sum(axis=0), (X.T @ X).ravel(), (X.T @ Y).ravel()])
+    sums = _summed(sums, pool)
+    n = max(sums[0], 1.0)
+    x_mean, y_mean = sums[1 : 1 + L] / n, sums[1 + L : 1 + L + Y.shape[1]] / n
+    rest = sums[1 + L + Y.shape[1] :]
+    XtX, XtY = rest[: L * L].reshape(L, L), rest[L * L :].reshape(L, -1)
+    gram = XtX - n * np.outer(x_mean, x_mean)  # of the centered windows
+    cross = XtY - n * np.outer(x_mean, y_mean)
+    eig, V = np.linalg.eigh((gram + gram.T) / 2)
+    return np.clip(eig[::-1], 0, None), V[:, ::-1], V[:, ::-1].T @ cross, x_mean, y_mean
 
 
 def ridge_fit(path: tuple[np.ndarray, ...], lam: float) -> tuple[np.ndarray, np.ndarray]:
     """(weight (H, L), bias (H,)) of the ridge fit with strength lam."""
-    _, s, Vt, UtY, x_mean, y_mean = path
-    coef = Vt.T @ ((s / (s**2 + lam))[:, None] * UtY)  # (L, H)
+    eig, V, VtXtY, x_mean, y_mean = path
+    coef = V @ (VtXtY / (eig + lam)[:, None])  # (L, H)
     return coef.T.astype(np.float32), (y_mean - x_mean @ coef).astype(np.float32)
 
 
 def ridge_strengths(path: tuple[np.ndarray, ...]) -> np.ndarray:
-    """Candidate ridge strengths, relative to the largest squared singular value of the windows."""
-    s = path[1]
-    top = float(s[0] ** 2) if len(s) and s[0] > 0 else 1.0
+    """Candidate ridge strengths, relative to the largest eigenvalue of the centered Gram matrix
+    (the largest squared singular value of the centered windows)."""
+    eig = path[0]
+    top = float(eig[0]) if len(eig) and eig[0] > 0 else 1.0
     return top * np.logspace(-6, 2, 17)
 
 
@@ -130,22 +148,27 @@ def apply_ridge(fit: tuple[np.ndarray, np.ndarray], x: np.ndarray) -> np.ndarray
     return np.moveaxis(np.moveaxis(x, 1, 2) @ weight.T + bias, 1, 2)
 
 
-def choose_ridge(fit_on: tuple[np.ndarray, np.ndarray], held_out: tuple[np.ndarray, np.ndarray]) -> float | None:
+def choose_ridge(
+    fit_on: tuple[np.ndarray, np.ndarray], held_out: tuple[np.ndarray, np.ndarray], pool: Pool | None = None
+) -> float | None:
     """The ridge strength whose fit on earlier windows best predicts the residuals of later,
     held-out ones; None when predicting no residual (the base forecast alone) does better.
-    Each tuple is (normalized windows, residuals to the base forecast).
+    Each tuple is (normalized windows, residuals to the base forecast); `pool` adds sums up over
+    processes, so that every process makes the choice one process holding every series makes.
 
     Stride-1 windows overlap, so in-sample criteria (GCV, leave-one-out) pick too little
     shrinkage on short series; scoring forecasts of later windows does not.
     """
     hx, hr = held_out
-    if len(hx) == 0 or len(fit_on[0]) < 2:
+    counts = _summed(np.array([len(fit_on[0]), hr.size], dtype=np.float64), pool)
+    if counts[1] == 0 or counts[0] < 2:
         return None
-    path = ridge_path(*fit_on)
+    path = ridge_path(*fit_on, pool=pool)
     strengths = ridge_strengths(path)
-    scores = [float(((apply_ridge(ridge_fit(path, lam), hx) - hr) ** 2).mean()) for lam in strengths]
-    best = int(np.argmin(scores))
-    return float(strengths[best]) if scores[best] < float((hr**2).mean()) else None
+    errors = [float(((apply_ridge(ridge_fit(path, lam), hx) - hr) ** 2).sum()) for lam in strengths]
+    scores = _summed(np.array([*errors, float((hr**2).sum())]), pool) / counts[1]  # MSEs; the last: the base's
+    best = int(np.argmin(scores[:-1]))
+    return float(strengths[best]) if scores[best] < scores[-1] else None
 
 
 def step_seconds(freq: str) -> float | None:

@@ -183,10 +183,11 @@ def init_highway(model: Forecaster, prep: Prepared, cfg: Config) -> str:
         resid = (y - base) / spread if spread is not None else y - base
         return xn.double().numpy(), resid.double().numpy()
 
-    lam = choices.choose_ridge(residuals(earlier), residuals(held_out))
+    # sums over every process: sharded, each holds its own series and all make one choice and fit
+    lam = choices.choose_ridge(residuals(earlier), residuals(held_out), pool=total)
     if lam is None:
         return "highway starts at zero: the base forecast alone did better on held-out windows"
-    weight, bias = choices.ridge_fit(choices.ridge_path(*residuals(starts)), lam)
+    weight, bias = choices.ridge_fit(choices.ridge_path(*residuals(starts), pool=total), lam)
     with torch.no_grad():
         model.highway.weight.copy_(torch.from_numpy(weight))
         model.highway.bias.copy_(torch.from_numpy(bias))

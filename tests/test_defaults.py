@@ -3,6 +3,9 @@ and the validation part that always fits one horizon."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +152,42 @@ def test_ridge_strength_is_chosen_on_later_windows() -> None:
 
     assert choices.choose_ridge(windows(300, True), windows(50, True)) is not None  # the rule carries over
     assert choices.choose_ridge(windows(300, False), windows(50, False)) is None  # noise: the base alone wins
+
+
+def test_ridge_over_shards_is_the_ridge_over_every_window() -> None:
+    # two processes, each with half the windows, add their sums up (an all-reduce, here by threads)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 8, 2)).cumsum(axis=1)
+    r = 0.3 * x[:, -2:-1, :].repeat(3, axis=1) + rng.normal(scale=0.5, size=(300, 3, 2))
+    fit_on, held_out = (x[:200], r[:200]), (x[200:], r[200:])
+    alone = choices.choose_ridge(fit_on, held_out)
+    assert alone is not None
+    want = choices.ridge_fit(choices.ridge_path(*fit_on), alone)
+
+    barrier, parts = threading.Barrier(2), [np.zeros(0), np.zeros(0)]
+
+    def pool_for(rank: int) -> Callable[[np.ndarray], np.ndarray]:
+        def pool(value: np.ndarray) -> np.ndarray:
+            parts[rank] = value
+            barrier.wait()
+            out = parts[0] + parts[1]
+            barrier.wait()
+            return out
+
+        return pool
+
+    def shard(rank: int) -> tuple[float | None, tuple[np.ndarray, np.ndarray]]:
+        mine = slice(rank, None, 2)  # every other window: each process holds half the series
+        pool = pool_for(rank)
+        lam = choices.choose_ridge((x[:200][mine], r[:200][mine]), (x[200:][mine], r[200:][mine]), pool=pool)
+        return lam, choices.ridge_fit(choices.ridge_path(x[:200][mine], r[:200][mine], pool=pool), lam or 1.0)
+
+    with ThreadPoolExecutor(2) as ex:
+        results = list(ex.map(shard, [0, 1]))
+    for lam, (weight, bias) in results:
+        assert lam == pytest.approx(alone)
+        np.testing.assert_allclose(weight, want[0], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(bias, want[1], rtol=1e-4, atol=1e-6)
 
 
 def test_seasonal_base_chosen_where_the_season_repeats() -> None:
