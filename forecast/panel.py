@@ -141,7 +141,7 @@ def load_panel(
     try:
         return _load_panel(cfg, source, shard, streamed)
     except ForecastError:
-        if streamed:  # lines were counted among this process's rows: the whole file names the true one
+        if streamed:  # the problem's line was counted among this process's rows: the whole file names the true one
             load_panel(cfg, source)
         raise
 
@@ -155,8 +155,13 @@ def _load_panel(
         rank, size = shard
         own = sharded_read.read_own_rows(cfg, str(source or cfg.path), lambda names: owners(names, size) == rank)
     lines = None  # the file's row of each row kept, where it is not the position
-    if own is not None:  # this process's rows only
-        df, path, date_col, lines, shard = own.frame, str(source or cfg.path), own.date_column, own.lines, None
+    distinct = None  # the whole file's distinct times, when this process holds its own rows only
+    if own is not None:
+        path, date_col, lines, distinct = str(source or cfg.path), own.date_column, own.lines, own.times
+        if len(own.frame) == 0:
+            raise ForecastError(f"{path} has {own.n_series} series, too few to give each of {size} processes one")
+        df = own.frame
+        shard = None  # the rows read are this process's already
         del own
     else:
         df, path = read.read_source(cfg, source)
@@ -165,7 +170,7 @@ def _load_panel(
         raise ForecastError(f"id column {cfg.id_column!r} not found in {path} (columns: {', '.join(df.columns)})")
     targets, features = read.resolve_targets(df, cfg, date_col, path)
     columns = targets + features
-    times, time_format = read.read_times(df[date_col], date_col, path)
+    times, time_format = read.read_times(df[date_col], date_col, path, distinct)
     values = read.to_numeric(df, columns, path)
     if cfg.fill == "none":
         check_missing(values, columns, path)  # before any reordering, so lines are the file's

@@ -37,6 +37,7 @@ from forecast.model import Forecaster, build_model, count_parameters, parameter_
 from forecast.panel import load_panel
 from forecast.prepare import (
     Prepared,
+    check_one_frequency,
     check_windows,
     choose_norm,
     choose_sizes,
@@ -151,6 +152,8 @@ def set_up(cfg: Config, log: Log) -> Setup:
     rank, size = world()
     sharded = size > 1 and bool(cfg.data.id_column)  # many series: each process keeps its own
     panel = load_panel(cfg.data, shard=(rank, size) if sharded else None)
+    if sharded:
+        check_one_frequency(panel, cfg.data.path)
     chosen = choose_sizes(cfg, panel)
     panel = drop_short_series(panel, cfg, log)
     cfg.data.target = panel.targets  # fix the resolved choice, e.g. the default last column

@@ -102,6 +102,18 @@ def check_windows(prep: Prepared, cfg: Config, path: str) -> dict[str, int]:
     return counts
 
 
+def check_one_frequency(panel: Panel, path: str) -> None:
+    """Sharded: every process's series are of one frequency, as one process reading the whole
+    file requires (each process infers the frequency of its own series)."""
+    first, *rest = gather((panel.freq, panel.ids[0]))
+    for freq, sid in rest:
+        if freq != first[0]:
+            raise ForecastError(
+                f"{path} mixes frequencies: series {first[1]!r} is {first[0]} but series {sid!r} is {freq}; "
+                "put series of one frequency in one file"
+            )
+
+
 def choose_sizes(cfg: Config, panel: Panel) -> list[str]:
     """Horizon, lookback, season and segment from the frequency and series lengths (of every
     process's series, under sharding), where unset."""

@@ -6,6 +6,7 @@ import hashlib
 import re
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -223,7 +224,39 @@ def _is_year_ints(col: pd.Series) -> bool:
     return bool(col.between(1000, 2999).all())
 
 
-def read_times(col: pd.Series, name: str, path: str) -> tuple[pd.Series, str]:
+LAYOUT_SAMPLE = 20  # the first non-empty rows whose values decide a layout (quarters, month names, ...)
+
+
+@dataclass
+class DistinctTimes:
+    """A time column's distinct values, each parsed once, and what read_times decides from rows."""
+
+    values: pd.Series  # in the order they first appear
+    sample: np.ndarray  # codes of the first LAYOUT_SAMPLE non-empty rows: a layout is decided on them
+    empty: bool  # some row has no time
+
+
+def distinct_times(col: pd.Series) -> tuple[np.ndarray, DistinctTimes]:
+    """(N,) codes (-1 where empty) into the column's distinct values, and those values."""
+    codes, uniques = pd.factorize(col)  # a Categorical: the categories rows use, in the order they appear
+    if isinstance(uniques, pd.Categorical):
+        uniques = uniques.categories.take(uniques.codes)
+    codes = codes.astype(np.int64)
+    return codes, DistinctTimes(pd.Series(uniques), _first_present(codes, LAYOUT_SAMPLE), bool((codes < 0).any()))
+
+
+def _first_present(codes: np.ndarray, k: int) -> np.ndarray:
+    """The first k codes that are not -1, looking at no more of a long column than it takes."""
+    found: list[int] = []
+    start, step = 0, 1024
+    while len(found) < k and start < len(codes):
+        chunk = codes[start : start + step]
+        found += chunk[chunk >= 0][: k - len(found)].tolist()
+        start, step = start + step, step * 2
+    return np.array(found, dtype=np.int64)
+
+
+def read_times(col: pd.Series, name: str, path: str, distinct: DistinctTimes | None = None) -> tuple[pd.Series, str]:
     """The time column as naive datetime64[ns], and how it was written (a Panel.time_format).
 
     Quarters, month names, ISO weeks and integer years map to the start of their period. Times
@@ -231,50 +264,48 @@ def read_times(col: pd.Series, name: str, path: str) -> tuple[pd.Series, str]:
     the same time of day (daily data across a DST change: a day stays a calendar day); otherwise
     (sub-daily data across DST changes) they become UTC, which alone keeps the steps regular.
 
-    Each distinct value is parsed once, and every choice (layout, day first, zone) is made over
-    the distinct values in the order they first appear. A Categorical column's categories are
-    its distinct values: under sharding, those of the whole file, so that a process holding only
-    its own rows reads them exactly as one process reading every row does.
+    Each distinct value is parsed once, and every choice (layout, day first, zone, fractions of a
+    second) is made over the distinct values. Sharded, `distinct` holds the whole file's, and col
+    is a Categorical of them holding this process's rows only: it then reads its rows exactly as
+    one process reading every row does.
     """
-    if pd.api.types.is_datetime64_dtype(col):  # naive times: nothing to choose
+    if distinct is None and pd.api.types.is_datetime64_dtype(col):  # naive times: nothing to choose
         times, fmt = _as_ns(col, name, path), ""
+        parsed = times.to_numpy()
     else:
-        codes, distinct = _distinct(col)
+        if distinct is None:
+            codes, distinct = distinct_times(col)
+        else:
+            codes = col.cat.codes.to_numpy(dtype=np.int64)
 
         def line(i: int) -> str:  # where distinct value i first appears, for errors: "?" if in no row here
             rows = np.flatnonzero(codes == i)
             return str(rows[0] + 2) if len(rows) else "?"
 
-        parsed, fmt = _read_distinct(distinct, name, path, line)
-        values = np.append(parsed.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT"))  # code -1: NaT
-        times = pd.Series(values[codes], index=col.index)
+        distinct_parsed, fmt = _read_distinct(distinct, name, path, line)
+        parsed = distinct_parsed.to_numpy(dtype="datetime64[ns]")
+        times = pd.Series(np.append(parsed, np.datetime64("NaT"))[codes], index=col.index)  # code -1: NaT
     missing = times.isna().to_numpy()
     if missing.any():
         i = int(np.flatnonzero(missing)[0])
         value = "an empty cell" if pd.isna(col.iloc[i]) else _show(col.iloc[i])
         raise ForecastError(f"time column {name!r} in {path} has a value that is not a time at line {i + 2}: {value}")
-    if not fmt and (times.to_numpy().astype(np.int64) % 1_000_000_000).any():
+    if (distinct is not None and distinct.empty) or np.isnat(parsed).any():  # in another process's rows
+        raise ForecastError(f"time column {name!r} in {path} has a value that is not a time")
+    if not fmt and (parsed.astype(np.int64) % 1_000_000_000).any():
         fmt = DEFAULT_TIME_FORMAT + ".%f"  # sub-second times keep their fractions when written
     return times, fmt
 
 
-def _distinct(col: pd.Series) -> tuple[np.ndarray, pd.Series]:
-    """(N,) codes (-1 where empty) into the distinct values, in the order they first appear; a
-    Categorical's own codes and categories."""
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        return col.cat.codes.to_numpy(dtype=np.int64), pd.Series(col.cat.categories)
-    codes, uniques = pd.factorize(col)
-    return codes.astype(np.int64), pd.Series(uniques)
-
-
-def _read_distinct(col: pd.Series, name: str, path: str, line: Callable[[int], str]) -> tuple[pd.Series, str]:
-    """read_times on distinct, non-empty values (NaT where one is not a time); line(i): the line
-    where value i first appears, for errors."""
+def _read_distinct(distinct: DistinctTimes, name: str, path: str, line: Callable[[int], str]) -> tuple[pd.Series, str]:
+    """The distinct values as times (NaT where one is not a time) and the layout; line(i): the
+    line where value i first appears, for errors."""
+    col = distinct.values
     if pd.api.types.is_datetime64_any_dtype(col):
         times, fmt = col, ""
     else:
         raw = col.astype(str).str.strip()
-        kind = special_format(raw.head(20)) if _is_text(col) or _is_year_ints(col) else None
+        kind = special_format(raw.iloc[distinct.sample]) if _is_text(col) or _is_year_ints(col) else None
         times, fmt = parse_special(raw, kind) if kind else _to_datetime(raw, name, path, line)
     if getattr(times.dt, "tz", None) is not None:  # a datetime column with a zone (pyarrow, Parquet, DataFrames)
         times, fmt = _wall_time(times)

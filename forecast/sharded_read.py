@@ -30,42 +30,52 @@ BATCH_ROWS = 1 << 16  # Parquet rows a batch; CSV batches are Arrow's blocks
 
 @dataclass
 class OwnRows:
-    frame: pd.DataFrame  # this process's rows, in file order; the time column a Categorical of the file's times
+    frame: pd.DataFrame  # this process's rows, in file order; the time column a Categorical of times.values
     lines: np.ndarray  # (N,) each row's position among the file's data rows
     date_column: str
+    times: read.DistinctTimes  # the whole file's distinct times, for read.read_times
     n_series: int  # series in the whole file
 
 
 def read_own_rows(cfg: DataConfig, path: str, mine: Callable[[list[str]], np.ndarray]) -> OwnRows | None:
     """The rows of the series `mine` keeps (it gets distinct ids as read.read_ids names them and
-    says which are this process's), or None where the whole file must be read to decide."""
+    says which are this process's), or None where the whole file must be read: to decide as the
+    whole-file read does, or to report a problem in rows of any process (a value that is not a
+    number, a missing or infinite value, a row without an id) at its line, in every process."""
     assert cfg.id_column
     file = read.check_file(path)
     try:
         import pyarrow  # noqa: F401
     except ImportError:
         return None
-    parquet = file.suffix.lower() in (".parquet", ".pq")
+    csv = file.suffix.lower() not in (".parquet", ".pq")
     try:
-        opened = _open_parquet(file, cfg.id_column) if parquet else _open_csv(file, cfg.id_column)
-        if opened is None:
-            return None
+        opened = _open_csv(file, cfg.id_column) if csv else _open_parquet(file, cfg.id_column)
+        if opened is None or any(pa_null(f.type) for f in opened[0].schema):
+            return None  # a column empty in the first block: the whole file may type it otherwise
         first, stream = opened
-        head = _to_frame(first)
+        head = _to_frame(first, csv)
         decided = _time_column(head, cfg, path)
-        if decided is None or not _target_decided(head, cfg, decided[0]):
+        if decided is None:
             return None
         date_col, check_years = decided
-        own = _keep_own(stream(date_col), cfg.id_column, date_col, mine)
+        targets, features = read.resolve_targets(head, cfg, date_col, path)
+        if not _target_decided(head, cfg, date_col) or any(read._is_text(head[c]) for c in targets + features):
+            return None  # text to convert: read.to_numeric names a bad value at its line in the whole file
+        own = _keep_own(stream(date_col), cfg, date_col, targets + features, mine, csv)
     except ForecastError:
         raise
     except Exception:  # Arrow refuses a batch (a value that does not fit the first rows' type, ...)
         return None
-    if check_years and not _all_years(own.frame[date_col].cat.categories):
+    if own is None or (check_years and not _all_years(own.times.values)):
         return None
-    if len(own.frame) == 0:
-        raise ForecastError(f"{path} has {own.n_series} series, too few to give each process one")
     return own
+
+
+def pa_null(arrow_type: Any) -> bool:
+    import pyarrow.types as pat
+
+    return bool(pat.is_null(arrow_type))
 
 
 Opened = tuple[Any, Callable[[str], Iterator[Any]]]  # the first batch, and every batch given the time column
@@ -117,9 +127,10 @@ def _open_parquet(path: Path, id_column: str) -> Opened | None:
     return first, lambda _: chain([first], batches)
 
 
-def _to_frame(batch: Any) -> pd.DataFrame:
+def _to_frame(batch: Any, csv: bool) -> pd.DataFrame:
     frame = batch.to_pandas(date_as_object=False)
-    frame.columns = [read._clean_name(c) for c in frame.columns]
+    if csv:  # as read.read_table names a CSV file's columns
+        frame.columns = [read._clean_name(c) for c in frame.columns]
     return frame
 
 
@@ -184,29 +195,47 @@ class _Distinct:
         values = encoded.dictionary.to_pandas(date_as_object=False).tolist()
         return self.number(values, used[np.argsort(first, kind="stable")])[indices]
 
+    def values(self) -> pd.Index:
+        return pd.Index(list(self.codes))
+
     def categorical(self, codes: list[np.ndarray]) -> pd.Categorical:
         joined = np.concatenate(codes) if codes else np.zeros(0, np.int32)
-        return pd.Categorical.from_codes(joined, categories=pd.Index(list(self.codes)))
+        return pd.Categorical.from_codes(joined, categories=self.values())
 
 
 def _keep_own(
-    batches: Iterator[Any], id_column: str, date_col: str, mine: Callable[[list[str]], np.ndarray]
-) -> OwnRows:
+    batches: Iterator[Any],
+    cfg: DataConfig,
+    date_col: str,
+    value_columns: list[str],
+    mine: Callable[[list[str]], np.ndarray],
+    csv: bool,
+) -> OwnRows | None:
     """The rows of the series `mine` keeps; the id and time columns as Categoricals of every
-    distinct value in the file (ids by name, as read.read_ids names them)."""
+    distinct value in the file (ids by name, as read.read_ids names them). None when a row of
+    any process holds a problem read.to_numeric, panel.check_missing or read.read_ids reports."""
     import pyarrow as pa
 
+    assert cfg.id_column
     ids, times = _Distinct(), _Distinct()
     kept, id_codes, time_codes, lines, at = [], [], [], [], 0
+    sample: list[int] = []  # the first non-empty times of the file, for read.read_times
+    empty = False
     for batch in batches:
-        names = [read._clean_name(n) for n in batch.schema.names]
-        i, t = names.index(id_column), names.index(date_col)
+        names = [read._clean_name(n) for n in batch.schema.names] if csv else list(batch.schema.names)
+        i, t = names.index(cfg.id_column), names.index(date_col)
         codes, uniques = pd.factorize(batch.column(i).to_pandas(date_as_object=False))
         series = read.id_names(uniques)
-        keep = np.append(np.asarray(mine(series), dtype=bool), True)[codes]  # no id: kept, for read_ids to name
+        if (codes < 0).any() or any(not s.strip() for s in series) or _bad_values(batch, names, value_columns, cfg):
+            return None
+        keep = np.asarray(mine(series), dtype=bool)[codes]
         rows = np.flatnonzero(keep)
         id_codes.append(ids.number(series, range(len(series)))[codes[rows]])
-        time_codes.append(times.encode(batch.column(t))[rows])
+        every = times.encode(batch.column(t))
+        empty = empty or bool((every < 0).any())
+        if len(sample) < read.LAYOUT_SAMPLE:
+            sample += every[every >= 0][: read.LAYOUT_SAMPLE - len(sample)].tolist()
+        time_codes.append(every[rows])
         lines.append(at + rows)
         at += len(keep)
         rest = [k for k in range(len(names)) if k not in (i, t)]  # the other columns, as Arrow types them
@@ -216,7 +245,18 @@ def _keep_own(
     frame = table.to_pandas(date_as_object=False, split_blocks=True, self_destruct=True)  # frees Arrow as it goes
     del table
     pa.default_memory_pool().release_unused()  # the batches' memory, which the pool would keep
-    frame.columns = [read._clean_name(c) for c in frame.columns]
-    for k, column, distinct, codes_of in sorted([(i, id_column, ids, id_codes), (t, date_col, times, time_codes)]):
+    if csv:
+        frame.columns = [read._clean_name(c) for c in frame.columns]
+    for k, column, distinct, codes_of in sorted([(i, cfg.id_column, ids, id_codes), (t, date_col, times, time_codes)]):
         frame.insert(k, column, distinct.categorical(codes_of))
-    return OwnRows(frame, np.concatenate(lines), date_col, len(ids.codes))
+    distinct_times = read.DistinctTimes(pd.Series(times.values()), np.array(sample, dtype=np.int64), empty)
+    return OwnRows(frame, np.concatenate(lines), date_col, distinct_times, len(ids.codes))
+
+
+def _bad_values(batch: Any, names: list[str], columns: list[str], cfg: DataConfig) -> bool:
+    """Whether a value column holds an infinite value, or a missing one where data.fill is none."""
+    for c in columns:
+        values = np.asarray(batch.column(names.index(c)).to_numpy(zero_copy_only=False), dtype=np.float64)
+        if np.isinf(values).any() or (cfg.fill == "none" and np.isnan(values).any()):
+            return True
+    return False

@@ -346,3 +346,13 @@ def test_row_count_split_skips_a_short_series(tmp_path: Path) -> None:
     counts = ["data.split.train=150", "data.split.val=40", "data.split.test=40", "data.id_column=id", "data.target=y"]
     result = Cli().train(path, tmp_path / "run", *[a for c in counts for a in ("--set", c)])
     assert "skipping 1 series shorter than data.split's 230 rows: tiny" in result.stderr
+
+
+def test_a_layout_is_decided_on_the_first_rows_not_the_first_distinct_values() -> None:
+    # long format: one series writes years, four write a mid-year date, so most of the first 20
+    # rows are dates (among the first 20 distinct values, most would be years)
+    values = [str(y) for y in range(1980, 1985)]
+    for y in range(1985, 2000):
+        values += [str(y)] + [f"{y}-07-01"] * 4
+    times, _ = read.read_times(pd.Series(values), "date", "f.csv")
+    assert times.iloc[6] == pd.Timestamp("1985-07-01")

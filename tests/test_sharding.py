@@ -15,10 +15,10 @@ import pytest
 import torch
 from helpers import synthetic_frame, write_csv
 
-from forecast import sharded_read
+from forecast import prepare, sharded_read
 from forecast.config import DataConfig
 from forecast.errors import ForecastError
-from forecast.panel import fit_scaler, load_panel, owners, split_borders
+from forecast.panel import Panel, fit_scaler, load_panel, owners, split_borders
 from forecast.run import load_run
 
 SERIES = [f"store{i}" for i in range(7)]
@@ -200,3 +200,73 @@ def test_a_column_of_whole_numbers_that_later_has_fractions_is_read_by_streaming
     path = tmp_path / "panel.csv"
     path.write_text("store,date,sales\n" + "\n".join(lines) + "\n")
     assert_shards_read_as_the_whole_file(DataConfig(path=str(path), id_column="store", target=["sales"]))
+
+
+def test_what_the_whole_file_decides_is_decided_alike_in_every_process(tmp_path: Path) -> None:
+    # a Categorical time column with categories no row uses: the rows decide (dd/mm or mm/dd)
+    days = pd.date_range("2024-01-01", periods=60, freq="D")
+    rows = [(s, d.strftime("%d/%m/%Y"), float(k)) for s in ("store0", "store5") for k, d in enumerate(days)]
+    frame = pd.DataFrame(rows, columns=["store", "date", "sales"]).astype({"date": "category"})
+    cut = frame[pd.to_datetime(frame["date"].astype(str), dayfirst=True) < "2024-01-13"].reset_index(drop=True)
+    cut.to_parquet(tmp_path / "cut.parquet")  # days 1-12 only: as written, they could be months
+    cfg = DataConfig(path=str(tmp_path / "cut.parquet"), id_column="store", target=["sales"])
+    assert load_panel(cfg).freq == "MS"
+    assert_shards_read_as_the_whole_file(cfg)
+
+    # Parquet column names are the file's own, spaces included
+    spaced = two_series([d.date() for d in days[:30]], [d.date() for d in days[:30]]).rename(
+        columns={"sales": " sales"}
+    )
+    spaced.to_parquet(tmp_path / "spaced.parquet")
+    assert_shards_read_as_the_whole_file(DataConfig(path=str(tmp_path / "spaced.parquet"), id_column="store"))
+
+    # fractions of a second in store5's times only: every process writes them back
+    seconds = pd.date_range("2024-01-01", periods=30, freq="h")
+    fractions = two_series([str(t) for t in seconds], [str(t + pd.Timedelta("500ms")) for t in seconds])
+    cfg = DataConfig(path=str(write_csv(tmp_path / "fractions.csv", fractions)), id_column="store", target=["sales"])
+    assert load_panel(cfg).time_format.endswith(".%f")
+    assert_shards_read_as_the_whole_file(cfg)
+
+
+def test_a_time_named_column_empty_in_the_first_block_is_left_to_the_whole_file(tmp_path: Path) -> None:
+    # `year` is empty through Arrow's first block (long notes), filled later: the whole file types
+    # it as numbers, so the time column is `date`
+    note = "x" * 2100
+    lines = [f"store5,,{y}-12-31,{k}.5,{note}" for k, y in enumerate(range(1700, 2200))]
+    lines += [f"store0,{y},{y}-12-31,{k}.5,n" for k, y in enumerate(range(1950, 2000))]
+    path = tmp_path / "years.csv"
+    path.write_text("store,year,date,sales,note\n" + "\n".join(lines) + "\n")
+    cfg = DataConfig(path=str(path), id_column="store", target=["sales"])
+    assert load_panel(cfg).freq.startswith("YE")
+    assert_shards_read_as_the_whole_file(cfg, streamed=False)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("abc", "non-numeric value at line {line}: 'abc'"),
+        ("", "missing values in .* line {line}\\)"),
+        ("inf", "infinite value at line {line}"),
+    ],
+)
+def test_a_bad_value_in_one_process_s_rows_stops_every_process_at_its_line(
+    tmp_path: Path, bad: str, message: str
+) -> None:
+    path = panel_file(tmp_path)
+    lines = path.read_text().splitlines()
+    i = next(k for k, line in enumerate(lines) if line.startswith("store5,")) + 5  # store5: process 1 of 2
+    lines[i] = ",".join(lines[i].split(",")[:-1] + [bad])
+    path.write_text("\n".join(lines) + "\n")
+    cfg = DataConfig(path=str(path), id_column="store", target=["sales"])
+    for shard in (None, (0, 2), (1, 2)):
+        with pytest.raises(ForecastError, match=message.format(line=i + 1)):
+            load_panel(cfg, shard=shard)
+
+
+def test_processes_holding_series_of_different_frequencies_refuse_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    daily = Panel(np.zeros((3, 1)), np.zeros(3, "datetime64[ns]"), ["y"], 1, ["store0"], np.array([0, 3]), "D")
+    monkeypatch.setattr(prepare, "gather", lambda value: [value, ("h", "store5")])  # the other process's
+    with pytest.raises(ForecastError, match="mixes frequencies: series 'store0' is D but series 'store5' is h"):
+        prepare.check_one_frequency(daily, "f.csv")
+    monkeypatch.setattr(prepare, "gather", lambda value: [value, ("D", "store5")])
+    prepare.check_one_frequency(daily, "f.csv")
