@@ -37,7 +37,6 @@ from forecast.model import Forecaster, build_model, count_parameters, parameter_
 from forecast.panel import load_panel
 from forecast.prepare import (
     Prepared,
-    check_one_frequency,
     check_windows,
     choose_norm,
     choose_sizes,
@@ -45,6 +44,7 @@ from forecast.prepare import (
     init_highway,
     n_future,
     prepare,
+    share_calendar,
     subsample,
 )
 from forecast.run import Run, evaluate, scored_rows_note
@@ -153,7 +153,7 @@ def set_up(cfg: Config, log: Log) -> Setup:
     sharded = size > 1 and bool(cfg.data.id_column)  # many series: each process keeps its own
     panel = load_panel(cfg.data, shard=(rank, size) if sharded else None)
     if sharded:
-        check_one_frequency(panel, cfg.data.path)
+        panel = share_calendar(panel, cfg.data.path)
     chosen = choose_sizes(cfg, panel)
     panel = drop_short_series(panel, cfg, log)
     cfg.data.target = panel.targets  # fix the resolved choice, e.g. the default last column

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,16 +103,23 @@ def check_windows(prep: Prepared, cfg: Config, path: str) -> dict[str, int]:
     return counts
 
 
-def check_one_frequency(panel: Panel, path: str) -> None:
-    """Sharded: every process's series are of one frequency, as one process reading the whole
-    file requires (each process infers the frequency of its own series)."""
-    first, *rest = gather((panel.freq, panel.ids[0]))
-    for freq, sid in rest:
+def share_calendar(panel: Panel, path: str) -> Panel:
+    """Sharded: the calendar one process reading the whole file finds. Every process's series are
+    of one frequency (each process infers that of its own series), and business days skip the
+    holidays that the days of every series show."""
+    business = calendar.step_of(panel.freq)[0] == "bdays"
+    days = np.unique(panel.times.astype("datetime64[D]")) if business else None
+    first, *rest = gather((panel.freq, panel.ids[0], days))
+    for freq, sid, _ in rest:
         if freq != first[0]:
             raise ForecastError(
                 f"{path} mixes frequencies: series {first[1]!r} is {first[0]} but series {sid!r} is {freq}; "
                 "put series of one frequency in one file"
             )
+    if not business:
+        return panel
+    every = np.unique(np.concatenate([first[2], *(d for _, _, d in rest)]))
+    return dataclasses.replace(panel, holidays=calendar.infer_holidays(every))
 
 
 def choose_sizes(cfg: Config, panel: Panel) -> list[str]:

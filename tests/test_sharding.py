@@ -15,7 +15,7 @@ import pytest
 import torch
 from helpers import synthetic_frame, write_csv
 
-from forecast import prepare, sharded_read
+from forecast import calendar, prepare, sharded_read
 from forecast.config import DataConfig
 from forecast.errors import ForecastError
 from forecast.panel import Panel, fit_scaler, load_panel, owners, split_borders
@@ -263,10 +263,24 @@ def test_a_bad_value_in_one_process_s_rows_stops_every_process_at_its_line(
             load_panel(cfg, shard=shard)
 
 
-def test_processes_holding_series_of_different_frequencies_refuse_them(monkeypatch: pytest.MonkeyPatch) -> None:
-    daily = Panel(np.zeros((3, 1)), np.zeros(3, "datetime64[ns]"), ["y"], 1, ["store0"], np.array([0, 3]), "D")
-    monkeypatch.setattr(prepare, "gather", lambda value: [value, ("h", "store5")])  # the other process's
+def test_processes_share_one_calendar(monkeypatch: pytest.MonkeyPatch) -> None:
+    def panel(freq: str, days: pd.DatetimeIndex) -> Panel:
+        return Panel(np.zeros((len(days), 1)), days.to_numpy(), ["y"], 1, ["store0"], np.array([0, len(days)]), freq)
+
+    daily = panel("D", pd.date_range("2024-01-01", periods=3))
+    monkeypatch.setattr(prepare, "gather", lambda value: [value, ("h", "store5", None)])  # the other process's
     with pytest.raises(ForecastError, match="mixes frequencies: series 'store0' is D but series 'store5' is h"):
-        prepare.check_one_frequency(daily, "f.csv")
-    monkeypatch.setattr(prepare, "gather", lambda value: [value, ("D", "store5")])
-    prepare.check_one_frequency(daily, "f.csv")
+        prepare.share_calendar(daily, "f.csv")
+    monkeypatch.setattr(prepare, "gather", lambda value: [value, ("D", "store5", None)])
+    assert prepare.share_calendar(daily, "f.csv") is daily
+
+    # business days: store0 never trades on 26 December, store5 does; one process reading both
+    # finds Christmas alone a holiday, and so must the process holding store0 only
+    weekdays = pd.bdate_range("2018-01-01", "2023-12-31")
+    mine = weekdays[~weekdays.strftime("%m-%d").isin(["12-25", "12-26"])]
+    theirs = weekdays[weekdays.strftime("%m-%d") != "12-25"]
+    alone = panel("B", mine)
+    assert set(calendar.infer_holidays(alone.times)) == {"12-25", "12-26"}
+    other_days = np.unique(theirs.to_numpy().astype("datetime64[D]"))
+    monkeypatch.setattr(prepare, "gather", lambda value: [value, ("B", "store5", other_days)])
+    assert prepare.share_calendar(alone, "f.csv").holidays == ("12-25",)
