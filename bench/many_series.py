@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from common import ROOT, api, config, drop_short_series, load_panel, log, prepare, quiet_log, rnd
+from common import ROOT, api, config, drop_short_series, load_panel, log, peak_rss_bytes, prepare, quiet_log, rnd
 
 LOOKBACK, HORIZON, BATCH, STEPS = 56, 14, 512, 100
 STAGES = ("load_parquet", "load_csv", "shard_parquet", "shard_csv", "train", "evaluate", "backtest", "predict")
@@ -123,7 +122,9 @@ def stage(name: str, files: dict[str, Path], run_dir: Path, shards: int) -> dict
         path, rows = api.predict(run_dir, None, str(run_dir / "forecast.csv"), log=quiet_log)
         out["rows_written"] = rows
     out["seconds"] = rnd(time.perf_counter() - t0)
-    out["peak_rss_gb"] = rnd(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
+    # VmHWM: getrusage's ru_maxrss keeps the runner's peak across fork and exec (the runner holds
+    # the panel it wrote), which floored every stage's figure at about 2.8 GB at full size
+    out["peak_rss_gb"] = rnd(peak_rss_bytes() / 2**30, 3)
     return out
 
 

@@ -25,7 +25,7 @@ from forecast import read
 from forecast.config import DataConfig
 from forecast.errors import ForecastError
 
-BATCH_ROWS = 1 << 16  # Parquet rows a batch; CSV batches are Arrow's blocks
+BATCH_ROWS = 1 << 20  # Parquet rows a batch (a row group, as pyarrow writes them); CSV batches are Arrow's blocks
 
 
 @dataclass
