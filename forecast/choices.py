@@ -148,27 +148,40 @@ def apply_ridge(fit: tuple[np.ndarray, np.ndarray], x: np.ndarray) -> np.ndarray
     return np.moveaxis(np.moveaxis(x, 1, 2) @ weight.T + bias, 1, 2)
 
 
+COMBINATION_WEIGHTS = (0.25, 0.5, 0.75, 1.0)  # of the ridge correction, beside the base forecast's 1 - w
+MIN_HELD_OUT = 8  # held-out windows below which no correction is chosen: too few to tell 68 candidates from chance
+
+
 def choose_ridge(
     fit_on: tuple[np.ndarray, np.ndarray], held_out: tuple[np.ndarray, np.ndarray], pool: Pool | None = None
-) -> float | None:
-    """The ridge strength whose fit on earlier windows best predicts the residuals of later,
-    held-out ones; None when predicting no residual (the base forecast alone) does better.
-    Each tuple is (normalized windows, residuals to the base forecast); `pool` adds sums up over
-    processes, so that every process makes the choice one process holding every series makes.
+) -> tuple[float, float] | None:
+    """The ridge strength, and the weight w of its correction, whose fit on earlier windows best
+    predicts the residuals of later, held-out ones; None when predicting no residual (the base
+    forecast alone) does better. Each tuple is (normalized windows, residuals to the base forecast);
+    `pool` adds sums up over processes, so that every process makes the choice one process
+    holding every series makes.
 
     Stride-1 windows overlap, so in-sample criteria (GCV, leave-one-out) pick too little
-    shrinkage on short series; scoring forecasts of later windows does not.
+    shrinkage on short series; scoring forecasts of later windows does not, given enough of them
+    (MIN_HELD_OUT: with fewer, the base forecast alone is kept). The weight combines
+    the base forecast (1 - w) with base + ridge (w): ridge shrinks the map but not its bias, the
+    mean correction (on a trending series, the drift of the fitting years), and a drift that
+    slows is forecast better damped, as combinations and Theta's halved drift do.
     """
     hx, hr = held_out
-    counts = _summed(np.array([len(fit_on[0]), hr.size], dtype=np.float64), pool)
-    if counts[1] == 0 or counts[0] < 2:
+    counts = _summed(np.array([len(fit_on[0]), hr.size, len(hx)], dtype=np.float64), pool)
+    if counts[2] < MIN_HELD_OUT or counts[0] < 2:
         return None
     path = ridge_path(*fit_on, pool=pool)
     strengths = ridge_strengths(path)
-    errors = [float(((apply_ridge(ridge_fit(path, lam), hx) - hr) ** 2).sum()) for lam in strengths]
+    candidates = [(float(lam), w) for lam in strengths for w in COMBINATION_WEIGHTS]
+    errors = []
+    for lam in strengths:
+        fitted = apply_ridge(ridge_fit(path, lam), hx)
+        errors += [float(((w * fitted - hr) ** 2).sum()) for w in COMBINATION_WEIGHTS]
     scores = _summed(np.array([*errors, float((hr**2).sum())]), pool) / counts[1]  # MSEs; the last: the base's
     best = int(np.argmin(scores[:-1]))
-    return float(strengths[best]) if scores[best] < scores[-1] else None
+    return candidates[best] if scores[best] < scores[-1] else None
 
 
 def step_seconds(freq: str) -> float | None:

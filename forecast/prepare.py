@@ -178,9 +178,10 @@ def choose_norm(cfg: Config, prep: Prepared) -> list[str]:
 def init_highway(model: Forecaster, prep: Prepared, cfg: Config) -> str:
     """Start the highway at the ridge fit of what the base forecast misses on the training windows.
 
-    The ridge strength is the one that best forecasts held-out windows (the last quarter of each
-    series' training rows, then the validation windows) from a fit on the earlier ones; where the
-    base alone does better, the highway starts at zero. Returns the choice, in words.
+    The ridge strength, and the weight of the fit beside the base forecast, are the ones that best
+    forecast held-out windows (the last quarter of each series' training rows, then the validation
+    windows) from a fit on the earlier ones; where the base alone does better, the highway starts
+    at zero. Returns the choice, in words.
     """
     if model.highway is None or model.norm not in ("last", "seasonal"):
         return ""  # with norm none or revin the highway sees raw or standardized windows: it starts at zero
@@ -204,11 +205,12 @@ def init_highway(model: Forecaster, prep: Prepared, cfg: Config) -> str:
         return xn.double().numpy(), resid.double().numpy()
 
     # sums over every process: sharded, each holds its own series and all make one choice and fit
-    lam = choices.choose_ridge(residuals(earlier), residuals(held_out), pool=total)
-    if lam is None:
+    chosen = choices.choose_ridge(residuals(earlier), residuals(held_out), pool=total)
+    if chosen is None:
         return "highway starts at zero: the base forecast alone did better on held-out windows"
+    lam, w = chosen
     weight, bias = choices.ridge_fit(choices.ridge_path(*residuals(starts), pool=total), lam)
     with torch.no_grad():
-        model.highway.weight.copy_(torch.from_numpy(weight))
-        model.highway.bias.copy_(torch.from_numpy(bias))
-    return f"highway starts at the ridge fit (strength {lam:.3g}) of the training windows"
+        model.highway.weight.copy_(torch.from_numpy(w * weight))
+        model.highway.bias.copy_(torch.from_numpy(w * bias))
+    return f"highway starts at {w:g} x the ridge fit (strength {lam:.3g}) of the training windows"

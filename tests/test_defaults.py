@@ -151,7 +151,37 @@ def test_ridge_strength_is_chosen_on_later_windows() -> None:
         return x - last, y - np.repeat(last, 2, axis=1)  # normalized windows, residuals to repeat-last
 
     assert choices.choose_ridge(windows(300, True), windows(50, True)) is not None  # the rule carries over
-    assert choices.choose_ridge(windows(300, False), windows(50, False)) is None  # noise: the base alone wins
+    fit_on = windows(300, False)
+    chosen = choices.choose_ridge(fit_on, windows(50, False))  # noise: the base alone, or next to nothing
+    if chosen is not None:
+        lam, w = chosen
+        weight, bias = choices.ridge_fit(choices.ridge_path(*fit_on), lam)
+        assert w * np.abs(weight).max() < 0.05 and w * np.abs(bias).max() < 0.05
+
+
+def test_too_few_held_out_windows_keep_the_base_forecast() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 8, 1)).cumsum(axis=1)
+    x = x - x[:, -1:, :]
+    r = x[:, -2:-1, :].repeat(2, axis=1)  # a rule the ridge finds exactly
+    held = choices.MIN_HELD_OUT
+    assert choices.choose_ridge((x[:200], r[:200]), (x[200 : 200 + held], r[200 : 200 + held])) is not None
+    assert choices.choose_ridge((x[:200], r[:200]), (x[200 : 199 + held], r[200 : 199 + held])) is None
+
+
+def test_a_drift_that_slows_is_damped() -> None:
+    """Residuals to the base that drift by 1 on the fitting windows and by 0.5 on later ones: the
+    ridge's unshrunk bias forecasts the old drift, so its correction gets a weight of about half."""
+    rng = np.random.default_rng(0)
+
+    def windows(n: int, drift: float) -> tuple[np.ndarray, ...]:
+        x = rng.normal(size=(n, 8, 1)).cumsum(axis=1)
+        return x - x[:, -1:, :], drift + 0.1 * rng.normal(size=(n, 2, 1))
+
+    chosen = choices.choose_ridge(windows(300, 1.0), windows(50, 0.5))
+    assert chosen is not None and chosen[1] == 0.5
+    held = choices.choose_ridge(windows(300, 1.0), windows(50, 1.0))
+    assert held is not None and held[1] == 1.0  # a drift that holds: all of it
 
 
 def test_ridge_over_shards_is_the_ridge_over_every_window() -> None:
@@ -162,7 +192,7 @@ def test_ridge_over_shards_is_the_ridge_over_every_window() -> None:
     fit_on, held_out = (x[:200], r[:200]), (x[200:], r[200:])
     alone = choices.choose_ridge(fit_on, held_out)
     assert alone is not None
-    want = choices.ridge_fit(choices.ridge_path(*fit_on), alone)
+    want = choices.ridge_fit(choices.ridge_path(*fit_on), alone[0])
 
     barrier, parts = threading.Barrier(2), [np.zeros(0), np.zeros(0)]
 
@@ -176,16 +206,17 @@ def test_ridge_over_shards_is_the_ridge_over_every_window() -> None:
 
         return pool
 
-    def shard(rank: int) -> tuple[float | None, tuple[np.ndarray, np.ndarray]]:
+    def shard(rank: int) -> tuple[tuple[float, float] | None, tuple[np.ndarray, np.ndarray]]:
         mine = slice(rank, None, 2)  # every other window: each process holds half the series
         pool = pool_for(rank)
-        lam = choices.choose_ridge((x[:200][mine], r[:200][mine]), (x[200:][mine], r[200:][mine]), pool=pool)
-        return lam, choices.ridge_fit(choices.ridge_path(x[:200][mine], r[:200][mine], pool=pool), lam or 1.0)
+        chosen = choices.choose_ridge((x[:200][mine], r[:200][mine]), (x[200:][mine], r[200:][mine]), pool=pool)
+        lam = chosen[0] if chosen else 1.0
+        return chosen, choices.ridge_fit(choices.ridge_path(x[:200][mine], r[:200][mine], pool=pool), lam)
 
     with ThreadPoolExecutor(2) as ex:
         results = list(ex.map(shard, [0, 1]))
-    for lam, (weight, bias) in results:
-        assert lam == pytest.approx(alone)
+    for chosen, (weight, bias) in results:
+        assert chosen is not None and chosen == pytest.approx(alone)
         np.testing.assert_allclose(weight, want[0], rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(bias, want[1], rtol=1e-4, atol=1e-6)
 
