@@ -3,11 +3,12 @@
 Every process streams the whole file through Arrow's reader a batch at a time and keeps the rows
 of the series it owns, so its memory follows its share of the file. What a single process decides
 from the whole file is decided from the whole file here too:
-- the time column's layout (day first, quarters, zones) from every distinct time in the file, kept
-  as the categories of the time column (read.read_times decides over those);
-- the time column itself and the default target from the file's first rows, where those are the
-  rows the whole-file read looks at; where they are not, or where the id or time column is odd,
-  the caller reads the whole file instead (`read_own_rows` returns None).
+- the time layout (day first, quarters, zones, fractions of a second) from every distinct time in
+  the file, and the layout sample from its first rows (read.read_times, given read.DistinctTimes);
+- the time column and the default target from the file's first block, where that is what the
+  whole-file read looks at; where it is not, `read_own_rows` returns None and the caller reads the
+  whole file, as it does when any process's rows hold a bad value, so that every process reports
+  it at its line in the file.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def read_own_rows(cfg: DataConfig, path: str, mine: Callable[[list[str]], np.nda
     csv = file.suffix.lower() not in (".parquet", ".pq")
     try:
         opened = _open_csv(file, cfg.id_column) if csv else _open_parquet(file, cfg.id_column)
-        if opened is None or any(pa_null(f.type) for f in opened[0].schema):
+        if opened is None or any(_null_typed(f.type) for f in opened[0].schema):
             return None  # a column empty in the first block: the whole file may type it otherwise
         first, stream = opened
         head = _to_frame(first, csv)
@@ -72,7 +73,7 @@ def read_own_rows(cfg: DataConfig, path: str, mine: Callable[[list[str]], np.nda
     return own
 
 
-def pa_null(arrow_type: Any) -> bool:
+def _null_typed(arrow_type: Any) -> bool:
     import pyarrow.types as pat
 
     return bool(pat.is_null(arrow_type))
