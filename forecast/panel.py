@@ -12,6 +12,7 @@ import pandas as pd
 from forecast import calendar, read, sharded_read
 from forecast.config import DataConfig, split_is_counts
 from forecast.errors import ForecastError
+from forecast.sharded_read import OwnRows
 
 
 @dataclass
@@ -137,32 +138,28 @@ def load_panel(
     """Read and validate a file (default cfg.path) or a DataFrame into a Panel in original units.
     shard (rank, ranks): keep only the series this rank owns (owners); a file with an id column is
     then read a batch at a time, keeping only those rows (sharded_read)."""
-    streamed = shard is not None and bool(cfg.id_column) and not isinstance(source, pd.DataFrame)
+    own = None
+    if shard is not None and cfg.id_column and not isinstance(source, pd.DataFrame):
+        rank, size = shard
+        own = sharded_read.read_own_rows(cfg, str(source or cfg.path), lambda names: owners(names, size) == rank)
+        if own is not None and len(own.frame) == 0:
+            raise ForecastError(f"{own.path} has {own.n_series} series, too few to give each of {size} processes one")
     try:
-        return _load_panel(cfg, source, shard, streamed)
+        return _load_panel(cfg, source, shard, own)
     except ForecastError:
-        if streamed:  # the problem's line was counted among this process's rows: the whole file names the true one
+        if own is not None:  # its line was counted among this process's rows: the whole file names the true one
             load_panel(cfg, source)
         raise
 
 
 def _load_panel(
-    cfg: DataConfig, source: str | Path | pd.DataFrame | None, shard: tuple[int, int] | None, streamed: bool
+    cfg: DataConfig, source: str | Path | pd.DataFrame | None, shard: tuple[int, int] | None, own: OwnRows | None
 ) -> Panel:
-    own = None
-    if streamed:
-        assert shard is not None and not isinstance(source, pd.DataFrame)
-        rank, size = shard
-        own = sharded_read.read_own_rows(cfg, str(source or cfg.path), lambda names: owners(names, size) == rank)
     lines = None  # the file's row of each row kept, where it is not the position
     distinct = None  # the whole file's distinct times, when this process holds its own rows only
-    if own is not None:
-        path, date_col, lines, distinct = str(source or cfg.path), own.date_column, own.lines, own.times
-        if len(own.frame) == 0:
-            raise ForecastError(f"{path} has {own.n_series} series, too few to give each of {size} processes one")
-        df = own.frame
-        shard = None  # the rows read are this process's already
-        del own
+    if own is not None:  # this process's rows only
+        df, own.frame = own.frame, pd.DataFrame()  # the caller keeps `own`: not its rows, once read below
+        path, date_col, lines, distinct, shard = own.path, own.date_column, own.lines, own.times, None
     else:
         df, path = read.read_source(cfg, source)
         date_col = read.detect_date_column(df, cfg.date_column, path)

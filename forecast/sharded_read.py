@@ -31,6 +31,7 @@ BATCH_ROWS = 1 << 20  # Parquet rows a batch (a row group, as pyarrow writes the
 
 @dataclass
 class OwnRows:
+    path: str
     frame: pd.DataFrame  # this process's rows, in file order; the time column a Categorical of times.values
     lines: np.ndarray  # (N,) each row's position among the file's data rows
     date_column: str
@@ -63,7 +64,7 @@ def read_own_rows(cfg: DataConfig, path: str, mine: Callable[[list[str]], np.nda
         targets, features = read.resolve_targets(head, cfg, date_col, path)
         if not _target_decided(head, cfg, date_col) or any(read._is_text(head[c]) for c in targets + features):
             return None  # text to convert: read.to_numeric names a bad value at its line in the whole file
-        own = _keep_own(stream(date_col), cfg, date_col, targets + features, mine, csv)
+        own = _keep_own(stream(date_col), cfg, path, date_col, targets + features, mine, csv)
     except ForecastError:
         raise
     except Exception:  # Arrow refuses a batch (a value that does not fit the first rows' type, ...)
@@ -207,6 +208,7 @@ class _Distinct:
 def _keep_own(
     batches: Iterator[Any],
     cfg: DataConfig,
+    path: str,
     date_col: str,
     value_columns: list[str],
     mine: Callable[[list[str]], np.ndarray],
@@ -251,7 +253,7 @@ def _keep_own(
     for k, column, distinct, codes_of in sorted([(i, cfg.id_column, ids, id_codes), (t, date_col, times, time_codes)]):
         frame.insert(k, column, distinct.categorical(codes_of))
     distinct_times = read.DistinctTimes(pd.Series(times.values()), np.array(sample, dtype=np.int64), empty)
-    return OwnRows(frame, np.concatenate(lines), date_col, distinct_times, len(ids.codes))
+    return OwnRows(path, frame, np.concatenate(lines), date_col, distinct_times, len(ids.codes))
 
 
 def _bad_values(batch: Any, names: list[str], columns: list[str], cfg: DataConfig) -> bool:
