@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from forecast.config import ModelConfig
-from forecast.model import Dropout, ExplicitGRU, build_model, count_parameters
+from forecast.model import Dropout, ExplicitGRU, build_model, count_parameters, cpu_gru_inference, fast_cpu_gru
 
 
 def small(**kwargs) -> ModelConfig:
@@ -71,6 +71,30 @@ def test_explicit_gru_equals_nn_gru(num_layers: int) -> None:
         out, h = explicit(x)
     torch.testing.assert_close(out, out_ref, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(h, h_ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("num_layers", "n_inputs"), [(1, 1), (1, 5), (2, 3)])
+def test_cpu_gru_inference_equals_nn_gru(num_layers: int, n_inputs: int) -> None:
+    torch.manual_seed(0)
+    gru = nn.GRU(n_inputs, 16, num_layers, batch_first=True, dropout=0.3 if num_layers > 1 else 0.0).eval()
+    x = torch.randn(37, 11, n_inputs) * 3  # large inputs: saturated gates too
+    with torch.no_grad():
+        assert fast_cpu_gru(gru, x)
+        torch.testing.assert_close(cpu_gru_inference(gru, x), gru(x)[0], rtol=1e-5, atol=1e-6)
+        assert cpu_gru_inference(gru, x[:, :0]).shape == (37, 0, 16)
+
+
+def test_forecaster_uses_cpu_gru_inference_only_without_gradients() -> None:
+    torch.manual_seed(0)
+    model = build_model(3, 2, small(num_layers=2, segment=2)).eval()
+    for p in model.parameters():  # the head and highway start at zero: give them weights to carry
+        nn.init.normal_(p, std=0.3)
+    x = torch.randn(9, 12, 3)
+    with_grad = model(x)
+    assert not fast_cpu_gru(model.rnn, x)
+    with torch.inference_mode():
+        assert fast_cpu_gru(model.rnn, x)
+        torch.testing.assert_close(model(x), with_grad.detach(), rtol=1e-5, atol=1e-5)
 
 
 def test_explicit_gru_forecaster_loads_a_gru_forecaster() -> None:
