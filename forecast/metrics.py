@@ -26,27 +26,35 @@ class Scores:
 
     def add(self, series: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndarray | None = None) -> None:
         """series (W,), y_true and y_pred (W, H, T) in original units; mask (W, H, T), True where a
-        point counts (e.g. False where data.fill made the actual up), default all."""
-        keep = np.ones(y_true.shape) if mask is None else mask.astype(float)
-        err = np.where(keep > 0, y_pred - y_true, 0.0)  # masked points add nothing, even NaN
+        point counts (e.g. False where data.fill made the actual up), default all. Every sum is one
+        row of a (sums, W, H*T) array, reduced per window at once, then per series of the chunk."""
+        W = len(series)
+        err = np.subtract(y_pred, y_true, dtype=np.float64)
+        if mask is not None:
+            err[~mask] = 0.0  # masked points add nothing, even NaN
         abs_err = np.abs(err)
-        nonzero = (np.abs(y_true) > 1e-9 * self.std[series, None, :]) & (keep > 0)  # MAPE skips (near-)zero actuals
-        denom = np.abs(y_true) + np.abs(y_pred)
-        parts = {
-            "ae": abs_err,
-            "se": err**2,
-            "ape": np.where(nonzero, abs_err / np.where(nonzero, np.abs(y_true), 1), 0.0),
-            "n_ape": nonzero.astype(float),
-            "sape": np.where((denom > 0) & (keep > 0), 2 * abs_err / np.where(denom > 0, denom, 1), 0.0),
-            "se_z": (err / self.std[series, None, :]) ** 2,
-            "ae_z": abs_err / self.std[series, None, :],
-            "ase": abs_err / self.mase_scale[series, None, :],
-            "n": keep,
-        }
-        n_series = len(self.std)
-        for key, value in parts.items():
-            per_window = value.reshape(len(series), -1).sum(axis=1)
-            self.sums[key] += np.bincount(series, weights=per_window, minlength=n_series)
+        abs_true = np.abs(y_true, dtype=np.float64)
+        std = self.std[series, None, :]
+        nonzero = abs_true > 1e-9 * std  # MAPE skips (near-)zero actuals
+        denom = abs_true + np.abs(y_pred)
+        if mask is not None:
+            nonzero &= mask
+            denom[~mask] = 0.0
+        parts = np.zeros((len(self.SUMS), *err.shape))  # in SUMS order
+        ae, se, ape, n_ape, sape, se_z, ae_z, ase, n = parts
+        np.copyto(ae, abs_err)
+        np.multiply(err, err, out=se)
+        np.divide(abs_err, abs_true, out=ape, where=nonzero)
+        n_ape[nonzero] = 1.0
+        np.divide(2 * abs_err, denom, out=sape, where=denom > 0)
+        np.divide(se, std**2, out=se_z)
+        np.divide(abs_err, std, out=ae_z)
+        np.divide(abs_err, self.mase_scale[series, None, :], out=ase)
+        n[...] = 1.0 if mask is None else mask
+        per_window = parts.reshape(len(self.SUMS), W, -1).sum(axis=2)  # (sums, W)
+        present, which = np.unique(series, return_inverse=True)  # the chunk's series
+        for key, row in zip(self.SUMS, per_window, strict=True):
+            self.sums[key][present] += np.bincount(which, weights=row, minlength=len(present))
 
     def result(self, series: int | None = None) -> dict[str, float]:
         """Metrics over every window and step (all series, or one)."""
