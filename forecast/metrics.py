@@ -27,8 +27,10 @@ class Scores:
     def add(self, series: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndarray | None = None) -> None:
         """series (W,), y_true and y_pred (W, H, T) in original units; mask (W, H, T), True where a
         point counts (e.g. False where data.fill made the actual up), default all. Every sum is one
-        row of a (sums, W, H*T) array, reduced per window at once, then per series of the chunk."""
+        row of a (sums, W, H*T) array, reduced per window in one product, then per series of the chunk."""
         W = len(series)
+        if W == 0:
+            return
         err = np.subtract(y_pred, y_true, dtype=np.float64)
         if mask is not None:
             err[~mask] = 0.0  # masked points add nothing, even NaN
@@ -51,10 +53,11 @@ class Scores:
         np.divide(abs_err, std, out=ae_z)
         np.divide(abs_err, self.mase_scale[series, None, :], out=ase)
         n[...] = 1.0 if mask is None else mask
-        per_window = parts.reshape(len(self.SUMS), W, -1).sum(axis=2)  # (sums, W)
-        present, which = np.unique(series, return_inverse=True)  # the chunk's series
-        for key, row in zip(self.SUMS, per_window, strict=True):
-            self.sums[key][present] += np.bincount(which, weights=row, minlength=len(present))
+        per_window = parts.reshape(len(self.SUMS) * W, -1) @ np.ones(err[0].size)  # (sums * W,)
+        first = int(series.min())  # a chunk's windows mostly belong to a few neighbouring series
+        for key, row in zip(self.SUMS, per_window.reshape(len(self.SUMS), W), strict=True):
+            counts = np.bincount(series - first, weights=row)
+            self.sums[key][first : first + len(counts)] += counts
 
     def result(self, series: int | None = None) -> dict[str, float]:
         """Metrics over every window and step (all series, or one)."""

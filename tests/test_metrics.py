@@ -35,15 +35,17 @@ def test_scores_by_hand() -> None:
 
 def test_scores_accumulate_in_chunks_and_per_series() -> None:
     rng = np.random.default_rng(0)
-    series = np.array([0, 1, 1, 0, 1])
-    y_true, y_pred = rng.normal(size=(5, 3, 2)), rng.normal(size=(5, 3, 2))
-    std, scale = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[0.5, 1.0], [1.5, 2.0]])
+    series = np.array([0, 1, 1, 2, 1, 0, 1])
+    y_true, y_pred = rng.normal(size=(7, 3, 2)), rng.normal(size=(7, 3, 2))
+    std, scale = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]), np.array([[0.5, 1.0], [1.5, 2.0], [2.5, 3.0]])
     whole, chunked = metrics.Scores(std, scale), metrics.Scores(std, scale)
     whole.add(series, y_true, y_pred)
-    chunked.add(series[:2], y_true[:2], y_pred[:2])
-    chunked.add(series[2:], y_true[2:], y_pred[2:])
+    for part in (slice(0, 2), slice(2, 2), slice(2, 4), slice(4, 7)):  # [1, 2] and an empty chunk among them
+        chunked.add(series[part], y_true[part], y_pred[part])
     for key, value in whole.result().items():
         assert chunked.result()[key] == pytest.approx(value)
+    for i in range(3):
+        assert chunked.result(i) == pytest.approx(whole.result(i))
     one = series == 1
     assert whole.result(1)["mae"] == pytest.approx(np.abs(y_pred[one] - y_true[one]).mean())
     z = (y_pred[one] - y_true[one]) / std[1]
