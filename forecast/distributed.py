@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 import torch.distributed as dist
+from threadpoolctl import threadpool_limits
 
 from forecast.errors import ForecastError
 
@@ -112,7 +113,9 @@ def side_by_side(fn: Callable[[Item], Result], items: Iterable[Item], device: to
         return
     torch.set_num_threads(1)  # for the whole process while the workers run; put back below
     try:
-        with ThreadPoolExecutor(workers, thread_name_prefix="forecast") as pool:
+        # numpy's BLAS would start threads of its own for the consumer's matrix products (scores,
+        # baselines), and they spin on the cores the workers hold: a fifth of an evaluation's time
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers, thread_name_prefix="forecast") as pool:
             pending: deque[Future[Result]] = deque()
             for item in items:
                 pending.append(pool.submit(fn, item))
