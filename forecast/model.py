@@ -107,20 +107,20 @@ def cpu_gru_inference(rnn: nn.GRU, x: torch.Tensor) -> torch.Tensor:
         # one product a step gives [r, z, n_x + n_h biases | n_x]: (F, 4D), (4D,)
         w_step = torch.cat([w_x, w_x[:, 2 * D :]], dim=1).contiguous()
         b_step = torch.cat([b_rz, b_n, 2.0 * b_ih[2 * D :]])
-        outer = seq.shape[2] == 1  # a one-column input: an outer product, cheaper than a K=1 matmul
+        # a one-column input: an outer product, cheaper than a K=1 matmul
+        input_terms = torch.addcmul if seq.shape[2] == 1 else torch.addmm
         states = x.new_empty(B, L, D)  # u at every step, then h = 2u - 1 in place
-        step = x.new_empty(B, 4 * D)
+        step = x.new_empty(B, 4 * D)  # the views below are made once: a step is six calls
         gates, n_x = step[:, : 3 * D], step[:, 3 * D :]
+        rz, n_sum = gates[:, : 2 * D], gates[:, 2 * D :]
+        r, z = rz[:, :D], rz[:, D:]
         u = x.new_full((B, D), 0.5)  # h = 0
-        for t in range(L):
-            if outer:
-                torch.addcmul(b_step, seq[:, t], w_step, out=step)
-            else:
-                torch.addmm(b_step, seq[:, t], w_step, out=step)
+        for x_t, u_next in zip(seq.unbind(1), states.unbind(1), strict=True):
+            input_terms(b_step, x_t, w_step, out=step)
             torch.addmm(gates, u, w_h, out=gates)  # + the hidden terms
-            rz = gates[:, : 2 * D].sigmoid_()
-            torch.lerp(n_x, gates[:, 2 * D :], rz[:, :D], out=n_x).sigmoid_()  # (n + 1) / 2
-            u = torch.lerp(n_x, u, rz[:, D:], out=states[:, t])  # (1 - z) n + z h, in u units
+            rz.sigmoid_()
+            torch.lerp(n_x, n_sum, r, out=n_x).sigmoid_()  # (n + 1) / 2
+            u = torch.lerp(n_x, u, z, out=u_next)  # (1 - z) n + z h, in u units
         seq = states.mul_(2.0).sub_(1.0)
     return seq
 
