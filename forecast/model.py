@@ -29,6 +29,13 @@ class Dropout(nn.Dropout):
         return torch.where(keep, x * (65536 / (65536 - dropped)), 0.0)
 
 
+def gru_layer(rnn: nn.Module, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Layer k's (weight_ih, weight_hh, bias_ih, bias_hh), by nn.GRU's parameter names."""
+    w_ih, w_hh = getattr(rnn, f"weight_ih_l{k}"), getattr(rnn, f"weight_hh_l{k}")
+    b_ih, b_hh = getattr(rnn, f"bias_ih_l{k}"), getattr(rnn, f"bias_hh_l{k}")
+    return w_ih, w_hh, b_ih, b_hh
+
+
 class ExplicitGRU(nn.Module):
     """nn.GRU written out gate by gate, with nn.GRU's parameter names and layout.
 
@@ -61,8 +68,7 @@ class ExplicitGRU(nn.Module):
         for k in range(self.num_layers):
             if k > 0:
                 x = self.dropout(x)
-            w_ih, w_hh = getattr(self, f"weight_ih_l{k}"), getattr(self, f"weight_hh_l{k}")
-            b_ih, b_hh = getattr(self, f"bias_ih_l{k}"), getattr(self, f"bias_hh_l{k}")
+            w_ih, w_hh, b_ih, b_hh = gru_layer(self, k)
             gates_x = x @ w_ih.T + b_ih  # all input terms at once: (B, L, 3D)
             h = x.new_zeros(x.shape[0], self.hidden_size)
             outputs = []
@@ -95,8 +101,7 @@ def cpu_gru_inference(rnn: nn.GRU, x: torch.Tensor) -> torch.Tensor:
     B, L = x.shape[:2]
     seq = x
     for k in range(rnn.num_layers):
-        w_ih, w_hh = getattr(rnn, f"weight_ih_l{k}"), getattr(rnn, f"weight_hh_l{k}")
-        b_ih, b_hh = getattr(rnn, f"bias_ih_l{k}"), getattr(rnn, f"bias_hh_l{k}")
+        w_ih, w_hh, b_ih, b_hh = gru_layer(rnn, k)
         double_n = torch.ones(3 * D, 1, dtype=x.dtype, device=x.device)
         double_n[2 * D :] = 2.0  # the candidate's pre-activation, doubled for 2 sigmoid(2a) - 1
         w_h = (2.0 * double_n * w_hh).T.contiguous()  # (D, 3D), acting on u
