@@ -78,23 +78,32 @@ def test_cpu_gru_inference_equals_nn_gru(num_layers: int, n_inputs: int) -> None
     torch.manual_seed(0)
     gru = nn.GRU(n_inputs, 16, num_layers, batch_first=True, dropout=0.3 if num_layers > 1 else 0.0).eval()
     x = torch.randn(37, 11, n_inputs) * 3  # large inputs: saturated gates too
+    weight, bias = torch.randn(5, 11 * 16) / 8, torch.randn(5)  # a Linear over the flattened outputs
     with torch.no_grad():
         assert fast_cpu_gru(gru, x)
-        torch.testing.assert_close(cpu_gru_inference(gru, x), gru(x)[0], rtol=1e-5, atol=1e-6)
+        outputs = gru(x)[0]
+        torch.testing.assert_close(cpu_gru_inference(gru, x), outputs, rtol=1e-5, atol=1e-6)
+        fused = cpu_gru_inference(gru, x, head=(weight, bias))
+        torch.testing.assert_close(fused, nn.functional.linear(outputs.flatten(1), weight, bias), rtol=1e-5, atol=1e-5)
         assert cpu_gru_inference(gru, x[:, :0]).shape == (37, 0, 16)
+        assert not fast_cpu_gru(gru.train(), x)  # training mode: nn.GRU's dropout between layers
 
 
-def test_forecaster_uses_cpu_gru_inference_only_without_gradients() -> None:
+@pytest.mark.parametrize(
+    "options", [{"num_layers": 2, "segment": 2}, {"channels": "independent"}, {"num_layers": 1, "segment": 3}]
+)
+@pytest.mark.parametrize("n_future", [0, 2])
+def test_forecaster_uses_cpu_gru_inference_only_without_gradients(options: dict, n_future: int) -> None:
     torch.manual_seed(0)
-    model = build_model(3, 2, small(num_layers=2, segment=2)).eval()
+    model = build_model(3 + n_future, 2, small(**options), n_future).eval()
     for p in model.parameters():  # the head and highway start at zero: give them weights to carry
         nn.init.normal_(p, std=0.3)
-    x = torch.randn(9, 12, 3)
-    with_grad = model(x)
+    x, future = torch.randn(9, 12, 3 + n_future), torch.randn(9, 4, n_future) if n_future else None
+    with_grad = model(x, future)
     assert not fast_cpu_gru(model.rnn, x)
     with torch.inference_mode():
         assert fast_cpu_gru(model.rnn, x)
-        torch.testing.assert_close(model(x), with_grad.detach(), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(model(x, future), with_grad.detach(), rtol=1e-5, atol=1e-5)
 
 
 def test_explicit_gru_forecaster_loads_a_gru_forecaster() -> None:
