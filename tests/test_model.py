@@ -78,13 +78,15 @@ def test_cpu_gru_inference_equals_nn_gru(num_layers: int, n_inputs: int) -> None
     torch.manual_seed(0)
     gru = nn.GRU(n_inputs, 16, num_layers, batch_first=True, dropout=0.3 if num_layers > 1 else 0.0).eval()
     x = torch.randn(37, 11, n_inputs) * 3  # large inputs: saturated gates too
-    weight, bias = torch.randn(5, 11 * 16) / 8, torch.randn(5)  # a Linear over the flattened outputs
     with torch.no_grad():
         assert fast_cpu_gru(gru, x)
         outputs = gru(x)[0]
         torch.testing.assert_close(cpu_gru_inference(gru, x), outputs, rtol=1e-5, atol=1e-6)
-        fused = cpu_gru_inference(gru, x, head=(weight, bias))
-        torch.testing.assert_close(fused, nn.functional.linear(outputs.flatten(1), weight, bias), rtol=1e-5, atol=1e-5)
+        for width in (1, 5, 20):  # a Linear over the flattened outputs: one column, padded to 16, wider
+            weight, bias = torch.randn(width, 11 * 16) / 8, torch.randn(width)
+            fused = cpu_gru_inference(gru, x, head=(weight, bias))
+            reference = nn.functional.linear(outputs.flatten(1), weight, bias)
+            torch.testing.assert_close(fused, reference, rtol=1e-5, atol=1e-5)
         assert cpu_gru_inference(gru, x[:, :0]).shape == (37, 0, 16)
         assert not fast_cpu_gru(gru.train(), x)  # training mode: nn.GRU's dropout between layers
 
