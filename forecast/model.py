@@ -206,6 +206,7 @@ class Forecaster(nn.Module):
         self.n_targets = n_targets
         self.n_future = n_future  # known-future columns (calendar), also fed to the head
         self.lookback, self.horizon, self.norm = cfg.lookback, cfg.horizon, cfg.norm
+        self.hidden_size = cfg.hidden_size
         self.season = cfg.season or 1
         self.window_scale = cfg.window_scale and cfg.norm in ("last", "seasonal", "auto")
         self.independent = cfg.channels == "independent"

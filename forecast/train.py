@@ -18,7 +18,8 @@ from tqdm.auto import tqdm
 
 from forecast.checkpoint import Status
 from forecast.config import TrainConfig
-from forecast.distributed import CPU_BATCH, autocast, side_by_side, total, world
+from forecast.distributed import autocast, cpu_batch, side_by_side, total, world
+from forecast.model import Forecaster
 from forecast.windows import Windows
 
 
@@ -87,7 +88,7 @@ def distinct_draw(n: int, k: int, device: torch.device, generator: torch.Generat
         drawn[repeat] = torch.randint(n, (count,), device=device, generator=generator)
 
 
-def loss_sum(model: nn.Module, windows: Windows, starts: torch.Tensor, batch_size: int, precision: str) -> float:
+def loss_sum(model: Forecaster, windows: Windows, starts: torch.Tensor, batch_size: int, precision: str) -> float:
     """Summed per-window MSE over `starts`, in scaled units; one host sync at the end."""
     if not len(starts):
         return 0.0
@@ -99,7 +100,7 @@ def loss_sum(model: nn.Module, windows: Windows, starts: torch.Tensor, batch_siz
             pred = model(windows.inputs(chunk), windows.future(chunk))
         return ((pred.float() - windows.targets(chunk)) ** 2).mean(dim=(1, 2)).sum()
 
-    size = CPU_BATCH if device.type == "cpu" else batch_size * 4
+    size = cpu_batch(model.hidden_size) if device.type == "cpu" else batch_size * 4
     return float(torch.stack(list(side_by_side(summed, starts.split(size), device))).sum())
 
 
@@ -120,7 +121,7 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> tuple[torch.optim.Opti
 class Trainer:
     """One model's training: the optimizer and schedule, the data, and the result so far."""
 
-    model: nn.Module
+    model: Forecaster
     windows: Windows
     train_starts: torch.Tensor
     val_starts: torch.Tensor
@@ -254,7 +255,7 @@ class Trainer:
 
 
 def fit(
-    model: nn.Module,
+    model: Forecaster,
     windows: Windows,
     train_starts: torch.Tensor,
     val_starts: torch.Tensor,
