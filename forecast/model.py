@@ -124,7 +124,7 @@ def cpu_gru_inference(
         b_step = torch.cat([b_rz, b_n, 2.0 * b_ih[2 * D :]])
         # a one-column input: an outer product, cheaper than a K=1 matmul
         input_terms = torch.addcmul if seq.shape[2] == 1 else torch.addmm
-        step = x.new_empty(B, 4 * D)  # the views below are made once: a step is six calls
+        step = x.new_empty(B, 4 * D)  # the views below are made once: a step is six calls (seven with a head)
         gates, n_x = step[:, : 3 * D], step[:, 3 * D :]
         rz, n_sum = gates[:, : 2 * D], gates[:, 2 * D :]
         r, z = rz[:, :D], rz[:, D:]
