@@ -17,16 +17,6 @@ from forecast.errors import ForecastError
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
-CPU_PASS_VALUES = 2**16  # windows x hidden units in one forward pass without gradients on a CPU
-
-
-def cpu_batch(hidden_size: int) -> int:
-    """Windows per forward pass without gradients on a CPU, from 256 to 2,048: about 65,536
-    hidden values a step, so that a pass's per-step buffers stay in a core's cache while its op
-    calls (seven a step, each taking the GIL) are spread over as many windows as that allows. Two
-    single-threaded passes side by side on this project's 2-core CPU: 1,024 windows beat 512 by
-    5-18% at hidden 32 and 64, 512 beat 1,024 by 10% at 128, and 256 beat 512 by 5% at 256."""
-    return int(np.clip(CPU_PASS_VALUES // hidden_size, 256, 2048))
 
 
 def pick_device(name: str) -> torch.device:

@@ -15,7 +15,7 @@ import torch
 from forecast import calendar
 from forecast.checkpoint import RunState
 from forecast.config import Config
-from forecast.distributed import autocast, cpu_batch, side_by_side
+from forecast.distributed import autocast, side_by_side
 from forecast.errors import ForecastError
 from forecast.model import Forecaster
 from forecast.panel import Scaler
@@ -50,7 +50,7 @@ def predict_chunks(
     values = torch.from_numpy(prep.scaled).to(p.device)
     windows = Windows(values, model.n_targets, cfg.model.lookback, cfg.model.horizon, model.n_future)
     model.eval()
-    batch = cpu_batch(cfg.model.hidden_size) if p.device.type == "cpu" else CHUNK_WINDOWS
+    batch = model.cpu_pass_windows() if p.device.type == "cpu" else CHUNK_WINDOWS
 
     def forecast(chunk: np.ndarray) -> np.ndarray:
         preds = []

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from forecast.checkpoint import Status
 from forecast.config import TrainConfig
-from forecast.distributed import autocast, cpu_batch, side_by_side, total, world
+from forecast.distributed import autocast, side_by_side, total, world
 from forecast.model import Forecaster
 from forecast.windows import Windows
 
@@ -100,7 +100,7 @@ def loss_sum(model: Forecaster, windows: Windows, starts: torch.Tensor, batch_si
             pred = model(windows.inputs(chunk), windows.future(chunk))
         return ((pred.float() - windows.targets(chunk)) ** 2).mean(dim=(1, 2)).sum()
 
-    size = cpu_batch(model.hidden_size) if device.type == "cpu" else batch_size * 4
+    size = model.cpu_pass_windows() if device.type == "cpu" else batch_size * 4
     return float(torch.stack(list(side_by_side(summed, starts.split(size), device))).sum())
 
 

@@ -14,7 +14,7 @@ import torch
 from helpers import synthetic_frame, write_csv
 
 from forecast import api
-from forecast.distributed import cpu_batch, side_by_side
+from forecast.distributed import side_by_side
 from forecast.run import load_run
 
 EPOCHS = 2
@@ -131,7 +131,3 @@ def test_a_last_batch_of_one_window(tmp_path: Path) -> None:
     # 70 training windows in batches of 23: 23, 23, 23 and 1, which rank 1 gets no share of
     run, _ = train_on_two_ranks(tmp_path, batch_size=23)
     assert pd.read_csv(run / "history.csv")["train_loss"].notna().all()
-
-
-def test_cpu_batch_keeps_a_pass_near_65536_hidden_values_within_bounds() -> None:
-    assert [cpu_batch(d) for d in (8, 32, 64, 128, 256, 1024)] == [2048, 2048, 1024, 512, 256, 256]

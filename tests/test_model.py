@@ -204,3 +204,10 @@ def test_seasonal_norm_is_shift_equivariant() -> None:
     x = torch.randn(3, 12, 1)
     with torch.no_grad():
         assert torch.allclose(model(x + 5.0), model(x) + 5.0, atol=1e-5)
+
+
+def test_cpu_passes_hold_about_65536_hidden_values_with_the_inference_gru_only() -> None:
+    sizes = [build_model(1, 1, small(hidden_size=d)).cpu_pass_windows() for d in (8, 32, 64, 128, 256, 1024)]
+    assert sizes == [2048, 2048, 1024, 512, 256, 256]
+    for cell in ("lstm", "gru_explicit"):  # they store their output sequence: the smaller passes
+        assert build_model(1, 1, small(cell=cell, hidden_size=32)).cpu_pass_windows() == 512
