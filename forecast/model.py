@@ -156,7 +156,7 @@ def cpu_gru_inference(
             if fused is not None:
                 torch.addmm(out, u, w_out[t], out=out)
         if fused is not None:
-            return out[:, : len(fused[0])].contiguous()
+            return out[:, :n_out].contiguous()
         seq = states.mul_(2.0).sub_(1.0)
     return seq
 
@@ -208,7 +208,6 @@ class Forecaster(nn.Module):
         self.n_targets = n_targets
         self.n_future = n_future  # known-future columns (calendar), also fed to the head
         self.lookback, self.horizon, self.norm = cfg.lookback, cfg.horizon, cfg.norm
-        self.hidden_size = cfg.hidden_size
         self.season = cfg.season or 1
         self.window_scale = cfg.window_scale and cfg.norm in ("last", "seasonal", "auto")
         self.independent = cfg.channels == "independent"
@@ -237,7 +236,7 @@ class Forecaster(nn.Module):
         128, and 256 beat 512 by 5% at 256. The cells that store their (B, L, D) output sequence
         keep 512 windows: at 1,024 an LSTM of hidden 64 ran 15% slower, ExplicitGRU 22%."""
         if isinstance(self.rnn, nn.GRU):
-            return int(min(max(CPU_PASS_VALUES // self.hidden_size, 256), 2048))
+            return int(min(max(CPU_PASS_VALUES // self.rnn.hidden_size, 256), 2048))
         return CPU_PASS_STORED
 
     def base(self, x: torch.Tensor) -> torch.Tensor:
