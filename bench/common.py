@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 import forecast
-from forecast import api, config
+from forecast import api, config, pipeline
+from forecast.allocator import keep_freed_memory
 from forecast.choices import MAX_BATCH, default_segment
 from forecast.config import Config, DataConfig, ModelConfig, TrainConfig
 from forecast.distributed import autocast
@@ -56,6 +57,7 @@ __all__ = [
     "fit",
     "forecast",
     "load_panel",
+    "pipeline",
     "prepare",
     "quiet_log",
     "seed_everything",
@@ -64,6 +66,7 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
+ALLOCATOR_SET = keep_freed_memory()  # as the `forecast` command does: the figures are the command's
 
 
 # ---------------------------------------------------------------- figures
@@ -258,6 +261,7 @@ def environment() -> dict[str, Any]:
         "torch_interop_threads": torch.get_num_interop_threads(),
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        "malloc_thresholds_set": ALLOCATOR_SET,
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
     }
 

@@ -9,6 +9,10 @@ a fresh process so that its peak RSS is its own:
                           it reads only its own series' rows
   train                   `forecast train` with 100 steps of 512 windows, then the full test
                           evaluation with per-series metrics
+  train_rate              the training rate at full size against the 5M-row reference (the first
+                          2,500 series of the same panel), measured in pairs: --repeats times
+                          `train`'s training alone on each, alternating, each in a fresh process;
+                          medians and their ratio (the machine's speed drifts by tens of percent)
   evaluate                `forecast evaluate` alone: every test window, the model and 3 baselines
   backtest                `forecast predict --backtest` on a file of 1,000 of the series, streamed
   predict                 `forecast predict`: the next 14 days of every series
@@ -34,10 +38,36 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from common import ROOT, api, config, drop_short_series, load_panel, log, peak_rss_bytes, prepare, quiet_log, rnd
+import torch
+from common import (
+    ALLOCATOR_SET,
+    ROOT,
+    api,
+    config,
+    drop_short_series,
+    load_panel,
+    log,
+    median,
+    peak_rss_bytes,
+    pipeline,
+    prepare,
+    quiet_log,
+    rnd,
+)
 
 LOOKBACK, HORIZON, BATCH, STEPS = 56, 14, 512, 100
-STAGES = ("load_parquet", "load_csv", "shard_parquet", "shard_csv", "train", "evaluate", "backtest", "predict")
+STAGES = (
+    "load_parquet",
+    "load_csv",
+    "shard_parquet",
+    "shard_csv",
+    "train",
+    "train_rate",
+    "evaluate",
+    "backtest",
+    "predict",
+)
+REFERENCE_SERIES = 2_500  # the train_rate reference: 2,500 x 2,000 days, 5M rows
 
 
 def make_panel(n_series: int, length: int, seed: int = 0) -> pa.Table:
@@ -67,14 +97,25 @@ def make_panel(n_series: int, length: int, seed: int = 0) -> pa.Table:
 
 def write_files(folder: Path, n_series: int, length: int) -> dict[str, Path]:
     table = make_panel(n_series, length)
-    files = {"parquet": folder / "panel.parquet", "csv": folder / "panel.csv", "subset": folder / "subset.parquet"}
+    files = panel_files(folder)
     pq.write_table(table, files["parquet"])
     pacsv.write_csv(
         table.cast(pa.schema([("item", pa.string()), ("date", pa.date32()), ("sales", pa.float64())])), files["csv"]
     )
-    first = table.column("item").combine_chunks().indices.to_numpy() < 1000
-    pq.write_table(table.filter(pa.array(first)), files["subset"])
+    item = table.column("item").combine_chunks().indices.to_numpy()
+    pq.write_table(table.filter(pa.array(item < 1000)), files["subset"])
+    pq.write_table(table.filter(pa.array(item < REFERENCE_SERIES)), files["reference"])
     return files
+
+
+def panel_files(folder: Path) -> dict[str, Path]:
+    names = {
+        "parquet": "panel.parquet",
+        "csv": "panel.csv",
+        "subset": "subset.parquet",
+        "reference": "reference.parquet",
+    }
+    return {k: folder / name for k, name in names.items()}
 
 
 def settings(data: Path) -> config.Config:
@@ -87,7 +128,22 @@ def settings(data: Path) -> config.Config:
     return cfg
 
 
-def stage(name: str, files: dict[str, Path], run_dir: Path, shards: int) -> dict[str, Any]:
+def training_rate(data: Path, run_dir: Path) -> dict[str, Any]:
+    """`train`'s training epoch alone (set-up, starting weights, 100 steps of 512 and the epoch's
+    validation loss), as `forecast train` runs it; no test evaluation."""
+    setup = pipeline.set_up(settings(data), quiet_log)
+    model = pipeline.start_model(setup, quiet_log)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    result = pipeline.fit_model(setup, model, torch.device("cpu"), run_dir, None, quiet=True)
+    seconds = result.history[0]["seconds"]
+    return {
+        "rows": len(setup.prep.panel.values),
+        "training_s": rnd(seconds),
+        "train_windows_per_s": rnd(STEPS * BATCH / seconds),
+    }
+
+
+def stage(name: str, files: dict[str, Path], run_dir: Path, shards: int, data: str = "parquet") -> dict[str, Any]:
     """One stage, in this process; its seconds and what it measured."""
     t0 = time.perf_counter()
     out: dict[str, Any] = {}
@@ -110,6 +166,8 @@ def stage(name: str, files: dict[str, Path], run_dir: Path, shards: int) -> dict
             test_windows=summary.metrics["windows"] if summary.metrics else 0,
             test_mse_z={k: rnd(v["mse_z"]) for k, v in (summary.metrics or {}).get("models", {}).items()},
         )
+    elif name == "train_rate":  # one half of a pair; the runner alternates the two
+        out.update(training_rate(files[data], run_dir.with_name(f"rate_{data}")))
     elif name == "evaluate":
         result = api.evaluate(run_dir, log=quiet_log)
         out.update(test_windows=result["windows"], series_scored=len(result.get("series", {})))
@@ -128,12 +186,34 @@ def stage(name: str, files: dict[str, Path], run_dir: Path, shards: int) -> dict
     return out
 
 
-def in_fresh_process(name: str, folder: Path, shards: int) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--stage", name, "--folder", str(folder), "--shards", str(shards)]
+def in_fresh_process(name: str, folder: Path, shards: int, data: str = "parquet") -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--stage", name, "--folder", str(folder), "--shards", str(shards), "--data", data]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if done.returncode:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
     return json.loads(done.stdout)
+
+
+def paired_rates(folder: Path, repeats: int) -> dict[str, Any]:
+    """The training rate on the full panel and on the 5M-row reference, alternating fresh processes."""
+    runs: dict[str, list[dict[str, Any]]] = {"parquet": [], "reference": []}
+    for i in range(repeats):
+        for data in ("parquet", "reference") if i % 2 == 0 else ("reference", "parquet"):
+            runs[data].append(in_fresh_process("train_rate", folder, 1, data))
+            log(f"train_rate {data} {i + 1}/{repeats}: {runs[data][-1]}")
+    if any("error" in r for rs in runs.values() for r in rs):
+        return {"error": next(r["error"] for rs in runs.values() for r in rs if "error" in r)}
+    full, reference = ([r["train_windows_per_s"] for r in runs[k]] for k in ("parquet", "reference"))
+    return {
+        "rows": runs["parquet"][0]["rows"],
+        "reference_rows": runs["reference"][0]["rows"],
+        "train_windows_per_s": full,
+        "reference_train_windows_per_s": reference,
+        "median": rnd(median(full)),
+        "reference_median": rnd(median(reference)),
+        "ratio_of_medians": rnd(median(full) / median(reference)),
+        "paired_ratios": [rnd(a / b) for a, b in zip(full, reference, strict=True)],
+    }
 
 
 def main() -> None:
@@ -144,32 +224,39 @@ def main() -> None:
     ap.add_argument("--shards", type=int, default=4, help="processes the shard_* stages split the series over")
     ap.add_argument("--out", help="also write the JSON here")
     ap.add_argument("--stage", choices=STAGES, help="run one stage in this process (the runner's fresh processes)")
-    ap.add_argument("--folder", help="with --stage: the folder with the files and the run")
+    ap.add_argument("--folder", help="keep the files and runs here, and reuse the files written there before")
+    ap.add_argument("--repeats", type=int, default=4, help="train_rate: runs on each panel, alternating")
+    ap.add_argument("--data", choices=("parquet", "reference"), default="parquet", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.stage:
         folder = Path(args.folder)
-        files = {
-            k: folder / n for k, n in (("parquet", "panel.parquet"), ("csv", "panel.csv"), ("subset", "subset.parquet"))
-        }
-        print(json.dumps(stage(args.stage, files, folder / "run", args.shards)))
+        print(json.dumps(stage(args.stage, panel_files(folder), folder / "run", args.shards, args.data)))
         return
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        t0 = time.perf_counter()
-        write_files(folder, args.series, args.length)
-        log(f"wrote {args.series} x {args.length} in {time.perf_counter() - t0:.0f} s")
+        folder = Path(args.folder or tmp)
+        reused = bool(args.folder) and panel_files(folder)["reference"].is_file()
+        if reused:
+            log(f"using the files in {folder} (--series and --length are theirs)")
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            t0 = time.perf_counter()
+            write_files(folder, args.series, args.length)
+            log(f"wrote {args.series} x {args.length} in {time.perf_counter() - t0:.0f} s")
         stages = {}
         for name in args.only:
-            stages[name] = in_fresh_process(name, folder, args.shards)
+            if name == "train_rate":
+                stages[name] = paired_rates(folder, args.repeats)
+            else:
+                stages[name] = in_fresh_process(name, folder, args.shards)
             log(f"{name}: {stages[name]}")
     report = {
         "benchmark": "many_series",
-        "series": args.series,
-        "length": args.length,
+        **({"files": str(folder)} if reused else {"series": args.series, "length": args.length}),
         "settings": {"lookback": LOOKBACK, "horizon": HORIZON, "batch_size": BATCH, "steps_per_epoch": STEPS},
         "shards": args.shards,
         "stages": stages,
-        "threads": __import__("torch").get_num_threads(),
+        "threads": torch.get_num_threads(),
+        "malloc_thresholds_set": ALLOCATOR_SET,
     }
     text = json.dumps(report, indent=2)
     print(text)

@@ -259,6 +259,9 @@ def info(run_dir: RunDir) -> None:
 
 
 def main() -> None:
+    from forecast.allocator import keep_freed_memory
+
+    keep_freed_memory()  # the process is ours: training's buffers keep their pages between steps
     app(prog_name="forecast")
 
 
