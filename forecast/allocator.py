@@ -16,17 +16,21 @@ import sys
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 MMAP_THRESHOLD = 32 * 2**20  # buffers up to this come from the heap: glibc's ceiling on 64-bit systems
 TRIM_THRESHOLD = 256 * 2**20  # freed heap kept for reuse, beyond a step's churn, before any goes back
-USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES")
+
+
+def user_settings() -> list[str]:
+    """The environment's settings of malloc: glibc's MALLOC_* variables and GLIBC_TUNABLES."""
+    return [k for k, v in os.environ.items() if v and (k.startswith("MALLOC_") or k == "GLIBC_TUNABLES")]
 
 
 def keep_freed_memory() -> bool:
     """Fix glibc's mmap and trim thresholds for this process; return whether they were set.
 
-    Nothing changes off Linux, with another C library, or where the user set malloc's thresholds
-    (the environment variables in USER_SETTINGS) or preloaded another allocator. Larger buffers
-    still get their own pages, and up to TRIM_THRESHOLD of freed memory stays with the process.
+    Nothing changes off Linux, with another C library, or where the user set malloc up (a MALLOC_*
+    variable or GLIBC_TUNABLES) or preloaded another allocator. Larger buffers still get their own
+    pages, and up to TRIM_THRESHOLD of freed memory stays with the process.
     """
-    if not sys.platform.startswith("linux") or any(os.environ.get(k) for k in USER_SETTINGS):
+    if not sys.platform.startswith("linux") or user_settings():
         return False
     if "malloc" in os.environ.get("LD_PRELOAD", ""):  # jemalloc, tcmalloc: their own policies
         return False
