@@ -21,6 +21,8 @@ One JSON object goes to stdout (and to --out). Run on purpose:
 
     .venv/bin/python bench/many_series.py                                # 30,000 x 2,000
     .venv/bin/python bench/many_series.py --series 3000 --length 500     # smaller
+    .venv/bin/python bench/many_series.py --folder /tmp/panel --only train_rate --repeats 6
+                                    # keeps the files in /tmp/panel; later runs reuse them
 """
 
 from __future__ import annotations
