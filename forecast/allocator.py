@@ -2,9 +2,9 @@
 
 glibc serves a buffer above its mmap threshold with fresh pages and gives freed memory at the top
 of its heap back to the OS above its trim threshold. Both thresholds adapt as buffers are freed,
-but a training step still lost about 2,500 pages a step (batch 512, lookback 56, hidden 64), and
-had them faulted in and zeroed again on the next: 12% of the training rate with a 60M-row panel
-loaded (`bench/many_series.py --only train_rate`). Fixing both thresholds keeps those pages.
+but a training step (batch 512, lookback 56, hidden 64) still gave back about 2,500 pages, and
+had them faulted in and zeroed again on the next. Fixing both thresholds keeps those pages: with a
+60M-row panel loaded, training ran 1.11x faster (docs/benchmarks.md, "The malloc thresholds").
 """
 
 from __future__ import annotations
