@@ -11,6 +11,26 @@ METRICS = ("mae", "rmse", "mse", "mape", "smape", "mase", "mse_z", "mae_z")
 FORECASTERS = ("model", "repeat_last", "seasonal_naive", "linear")  # every score puts the model beside the baselines
 
 
+class Actuals:
+    """A chunk's actual values and what every forecaster's errors on them share: computed once a
+    chunk, then scored against the model and each baseline (Scores.add_to).
+
+    series (W,); y_true (W, H, T) in original units; mask (W, H, T), True where a point counts
+    (False where data.fill made the actual up), default all; std (S, T) as Scores keeps it."""
+
+    def __init__(self, series: np.ndarray, y_true: np.ndarray, std: np.ndarray, mask: np.ndarray | None = None):
+        self.series, self.mask = series, mask
+        self.y_true = np.asarray(y_true, dtype=np.float64)
+        self.abs_true = np.abs(self.y_true)
+        counted = self.abs_true > 1e-9 * std[series, None, :]  # MAPE skips (near-)zero actuals
+        if mask is not None:
+            counted &= mask
+        self.inv_true = np.divide(1.0, self.abs_true, out=np.zeros_like(self.abs_true), where=counted)
+        W, H, T = self.y_true.shape
+        n = np.full((W, T), float(H)) if mask is None else mask.sum(axis=1, dtype=np.float64)
+        self.counts = {"n_ape": counted.sum(axis=(1, 2), dtype=np.float64), "n": n.sum(axis=1)}
+
+
 class Scores:
     """Running sums of errors per series, so a backtest can be scored chunk by chunk.
 
@@ -26,36 +46,37 @@ class Scores:
 
     def add(self, series: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndarray | None = None) -> None:
         """series (W,), y_true and y_pred (W, H, T) in original units; mask (W, H, T), True where a
-        point counts (e.g. False where data.fill made the actual up), default all. Every sum is one
-        row of a (sums, W, H*T) array, reduced per window in one product, then per series of the chunk."""
-        W = len(series)
-        if W == 0:
+        point counts (e.g. False where data.fill made the actual up), default all."""
+        self.add_to(Actuals(series, y_true, self.std, mask), y_pred)
+
+    def add_to(self, actuals: Actuals, y_pred: np.ndarray) -> None:
+        """The errors of y_pred (W, H, T) against a chunk's actuals. Each sum is taken over a
+        window's steps (W, T); the ones scaled per series and target (z-scores, MASE) are scaled
+        there rather than point by point, then summed per series of the chunk."""
+        series = actuals.series
+        if len(series) == 0:
             return
-        err = np.subtract(y_pred, y_true, dtype=np.float64)
-        if mask is not None:
-            err[~mask] = 0.0  # masked points add nothing, even NaN
+        err = np.subtract(y_pred, actuals.y_true, dtype=np.float64)
+        if actuals.mask is not None:
+            err[~actuals.mask] = 0.0  # masked points add nothing, even NaN
         abs_err = np.abs(err)
-        abs_true = np.abs(y_true, dtype=np.float64)
-        std = self.std[series, None, :]
-        nonzero = abs_true > 1e-9 * std  # MAPE skips (near-)zero actuals
-        denom = abs_true + np.abs(y_pred)
-        if mask is not None:
-            nonzero &= mask
-            denom[~mask] = 0.0
-        parts = np.zeros((len(self.SUMS), *err.shape))  # in SUMS order
-        ae, se, ape, n_ape, sape, se_z, ae_z, ase, n = parts
-        np.copyto(ae, abs_err)
-        np.multiply(err, err, out=se)
-        np.divide(abs_err, abs_true, out=ape, where=nonzero)
-        n_ape[nonzero] = 1.0
-        np.divide(2 * abs_err, denom, out=sape, where=denom > 0)
-        np.divide(se, std**2, out=se_z)
-        np.divide(abs_err, std, out=ae_z)
-        np.divide(abs_err, self.mase_scale[series, None, :], out=ase)
-        n[...] = 1.0 if mask is None else mask
-        per_window = parts.reshape(len(self.SUMS) * W, -1) @ np.ones(err[0].size)  # (sums * W,)
+        denom = np.abs(y_pred, dtype=np.float64)
+        denom += actuals.abs_true  # NaN at a masked NaN actual: no sMAPE term there
+        sape = np.divide(abs_err, denom, out=np.zeros_like(denom), where=denom > 0)
+        ae, se = abs_err.sum(axis=1), np.square(err, out=err).sum(axis=1)  # (W, T)
+        std, scale = self.std[series], self.mase_scale[series]
+        per_window = {
+            "ae": ae,
+            "se": se,
+            "ape": np.multiply(abs_err, actuals.inv_true, out=abs_err).sum(axis=1),
+            "sape": 2.0 * sape.sum(axis=1),
+            "se_z": se / std**2,
+            "ae_z": ae / std,
+            "ase": ae / scale,
+        }
         first = int(series.min())  # a chunk's windows mostly belong to a few neighbouring series
-        for key, row in zip(self.SUMS, per_window.reshape(len(self.SUMS), W), strict=True):
+        for key in self.SUMS:
+            row = actuals.counts[key] if key in actuals.counts else per_window[key].sum(axis=1)
             counts = np.bincount(series - first, weights=row)
             self.sums[key][first : first + len(counts)] += counts
 

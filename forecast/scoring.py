@@ -78,8 +78,9 @@ def score(
         y_true = actual.targets(chunk)
         mask = None if made_up is None else ~made_up.targets(chunk)
         excluded += 0 if mask is None else int((~mask).sum())
+        actuals = metrics.Actuals(series, y_true, scores["model"].std, mask)  # shared by the four
         for name, guess in metrics.beside_baselines(pred, scaled.past_targets(chunk), state.season, linear):
-            scores[name].add(series, y_true, prep.scaler.inverse(guess, series, T), mask)
+            scores[name].add_to(actuals, prep.scaler.inverse(guess, series, T))
         if half_width is not None:
             y_pred = prep.scaler.inverse(pred, series, T)
             w = interval_width(half_width, prep.scaler, series, T)
