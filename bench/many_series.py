@@ -8,7 +8,8 @@ a fresh process so that its peak RSS is its own:
   shard_parquet, shard_csv  the same in the first of --shards processes sharded by id under torchrun:
                           it reads only its own series' rows
   train                   `forecast train` with 100 steps of 512 windows, then the full test
-                          evaluation with per-series metrics
+                          evaluation with per-series metrics; its training and test rates, and
+                          their ratio, from one process (--train-repeats runs: their medians)
   train_rate              the training rate at full size against the 5M-row reference (the first
                           2,500 series of the same panel), measured in pairs: --repeats times
                           `train`'s training alone on each, alternating, each in a fresh process;
@@ -161,11 +162,17 @@ def stage(name: str, files: dict[str, Path], run_dir: Path, shards: int, data: s
     elif name == "train":
         summary = api.train(settings(files["parquet"]), out=str(run_dir), force=True, quiet=True, log=quiet_log)
         history = api.load(run_dir).state.history
-        trained = STEPS * BATCH
+        trained, tested = STEPS * BATCH, summary.metrics["windows"] if summary.metrics else 0
+        training_rate = trained / history["seconds"][0]  # the epoch's steps, without its validation
+        test_rate = tested / summary.seconds["test_evaluation"]
         out.update(
+            stage_s={k: rnd(v) for k, v in summary.seconds.items()},
             training_s=rnd(history["seconds"][0]),
-            train_windows_per_s=rnd(trained / history["seconds"][0]),
-            test_windows=summary.metrics["windows"] if summary.metrics else 0,
+            train_windows_per_s=rnd(training_rate),
+            test_windows=tested,
+            test_windows_per_s=rnd(test_rate),
+            # both rates from one process, minutes apart: the machine's drift between runs cancels
+            test_to_train_rate=rnd(test_rate / training_rate),
             test_mse_z={k: rnd(v["mse_z"]) for k, v in (summary.metrics or {}).get("models", {}).items()},
         )
     elif name == "train_rate":  # one half of a pair; the runner alternates the two
@@ -218,6 +225,19 @@ def paired_rates(folder: Path, repeats: int) -> dict[str, Any]:
     }
 
 
+def repeated_train(folder: Path, repeats: int) -> dict[str, Any]:
+    """The train stage `repeats` times in fresh processes, with the medians of its rates and of
+    their ratio (each taken within one process)."""
+    runs = []
+    for i in range(repeats):
+        runs.append(in_fresh_process("train", folder, 1))
+        log(f"train {i + 1}/{repeats}: {runs[-1]}")
+        if "error" in runs[-1]:
+            return runs[-1]
+    keys = ("train_windows_per_s", "test_windows_per_s", "test_to_train_rate", "seconds", "peak_rss_gb")
+    return {"runs": runs, **{f"median_{k}": rnd(median([r[k] for r in runs])) for k in keys}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--series", type=int, default=30_000)
@@ -228,6 +248,7 @@ def main() -> None:
     ap.add_argument("--stage", choices=STAGES, help="run one stage in this process (the runner's fresh processes)")
     ap.add_argument("--folder", help="keep the files and runs here, and reuse the files written there before")
     ap.add_argument("--repeats", type=int, default=4, help="train_rate: runs on each panel, alternating")
+    ap.add_argument("--train-repeats", type=int, default=1, help="train: runs, with the medians of their rates")
     ap.add_argument("--data", choices=("parquet", "reference"), default="parquet", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.stage:
@@ -248,6 +269,8 @@ def main() -> None:
         for name in args.only:
             if name == "train_rate":
                 stages[name] = paired_rates(folder, args.repeats)
+            elif name == "train" and args.train_repeats > 1:
+                stages[name] = repeated_train(folder, args.train_repeats)
             else:
                 stages[name] = in_fresh_process(name, folder, args.shards)
             log(f"{name}: {stages[name]}")

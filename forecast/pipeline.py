@@ -9,6 +9,7 @@ import math
 import platform
 import shlex
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,10 @@ class TrainSummary:
     best_epoch: int
     rank: int = 0  # under torchrun, rank 0 writes the run and reports
     metrics: dict[str, Any] | None = None
+    # wall seconds of train's stages: set_up (load, validate, scale, choose sizes, starting
+    # weights), training (every epoch with its validation), saving (the baselines' fit and the
+    # validation statistics, model.pt, loss.png) and test_evaluation
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def resumable(self) -> bool:
@@ -110,6 +115,7 @@ def train(
     """Train a model from `cfg` into a new run directory: load, choose sizes, split, scale, fit,
     save, then score the test split. The caller's `cfg` is left as given."""
     rank, world_size = init_distributed(cfg.train.device)  # first: sharded processes load their own series
+    marks = [time.perf_counter()]
     log = log if rank == 0 else quiet_log
     setup = set_up(cfg, log)
     cfg = setup.cfg
@@ -126,7 +132,9 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
         files.write_text(run_dir / "config.yaml", config.to_yaml(cfg))
     record = run_record(cfg, device, len(setup.prep.panel.values))
+    marks.append(time.perf_counter())
     result = fit_model(setup, model, device, run_dir, resume, quiet)
+    marks.append(time.perf_counter())
     if not setup.sharded:  # every process holds every series: rank 0 alone saves and scores
         close_distributed()
         if rank > 0:
@@ -136,7 +144,11 @@ def train(
             return nothing_to_keep(run_dir, result, cfg)
         model.load_state_dict(result.best_state)
         run = save_run(run_dir, setup, model, result, record, device)  # rank 0 writes
+        marks.append(time.perf_counter())
         summary = finish(run, setup, result, log)
+        marks.append(time.perf_counter())
+        stages = ("set_up", "training", "saving", "test_evaluation")
+        summary.seconds = {name: b - a for name, a, b in zip(stages, marks[:-1], marks[1:], strict=True)}
         return summary if rank == 0 else TrainSummary(run_dir, result.status, result.best_epoch, rank)
     finally:
         close_distributed()
