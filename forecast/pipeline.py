@@ -79,8 +79,8 @@ class TrainSummary:
     rank: int = 0  # under torchrun, rank 0 writes the run and reports
     metrics: dict[str, Any] | None = None
     # wall seconds of train's stages: set_up (load, validate, scale, choose sizes, starting
-    # weights), training (every epoch with its validation), saving (the baselines' fit and the
-    # validation statistics, model.pt, loss.png) and test_evaluation
+    # weights), training (every epoch with its validation), baselines (the linear baseline's fit,
+    # the validation statistics), saving (model.pt, history.csv, loss.png) and test_evaluation
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -143,11 +143,15 @@ def train(
         if not result.history and not resume and result.status in (Status.DIVERGED, Status.INTERRUPTED):
             return nothing_to_keep(run_dir, result, cfg)
         model.load_state_dict(result.best_state)
-        run = save_run(run_dir, setup, model, result, record, device)  # rank 0 writes
+        model.eval()
+        predictor = Predictor(model, cfg, setup.prep.panel.columns[: setup.prep.panel.n_targets], device)
+        stats = reference_stats(predictor, setup.prep, setup.sharded)
+        marks.append(time.perf_counter())
+        run = save_run(run_dir, setup, predictor, result, record, stats)  # rank 0 writes
         marks.append(time.perf_counter())
         summary = finish(run, setup, result, log)
         marks.append(time.perf_counter())
-        stages = ("set_up", "training", "saving", "test_evaluation")
+        stages = ("set_up", "training", "baselines", "saving", "test_evaluation")
         summary.seconds = {name: b - a for name, a, b in zip(stages, marks[:-1], marks[1:], strict=True)}
         return summary if rank == 0 else TrainSummary(run_dir, result.status, result.best_epoch, rank)
     finally:
@@ -273,18 +277,16 @@ def finish(run: Run, setup: Setup, result: FitResult, log: Log) -> TrainSummary:
 
 
 def save_run(
-    run_dir: Path, setup: Setup, model: Forecaster, result: FitResult, record: Record, device: torch.device
+    run_dir: Path, setup: Setup, p: Predictor, result: FitResult, record: Record, stats: dict[str, Any]
 ) -> Run:
     """model.pt (plain data and tensors only), history.csv and loss.png, written by the first
-    process; returns the run. Sharded, the run holds every process's series."""
+    process; returns the run. `stats` are scoring.reference_stats' (popped here). Sharded, the run
+    holds every process's series."""
     from forecast import plots
 
-    cfg, panel = setup.cfg, setup.prep.panel
+    cfg, panel, model = setup.cfg, setup.prep.panel, p.model
     record.status = result.status.value
     record.ended = dt.datetime.now().astimezone().isoformat(timespec="seconds")
-    model.eval()
-    targets = panel.columns[: panel.n_targets]
-    stats = reference_stats(Predictor(model, cfg, targets, device), setup.prep, setup.sharded)
     series = {
         "ids": np.array(panel.ids, dtype=object),
         "min": setup.prep.scaler.data_min,
@@ -318,7 +320,7 @@ def save_run(
         if result.status not in (Status.INTERRUPTED, Status.DIVERGED):
             (run_dir / "state.pt").unlink(missing_ok=True)
         plots.plot_loss(write_history(run_dir, result.history), run_dir / "loss.png")
-    return Run(model, cfg, targets, device, run_dir, state)
+    return Run(model, cfg, p.targets, p.device, run_dir, state)
 
 
 def new_run_dir(cfg: Config, out: str | None, force: bool) -> Path:

@@ -52,13 +52,13 @@ def test_fit_with_a_config_and_with_a_dict(multi_csv: Path, tmp_path: Path) -> N
 
 
 def test_train_reports_its_stage_seconds(multi_csv: Path, tmp_path: Path) -> None:
-    """train's summary times its four stages; they are consecutive, so they add up to the call's time."""
+    """train's summary times its five stages; they are consecutive, so they add up to the call's time."""
     import time
 
     t0 = time.perf_counter()
     summary = forecast.api.train(small_config(multi_csv), out=str(tmp_path / "run"), quiet=True, log=lambda _: None)
     wall = time.perf_counter() - t0
-    assert list(summary.seconds) == ["set_up", "training", "saving", "test_evaluation"]
+    assert list(summary.seconds) == ["set_up", "training", "baselines", "saving", "test_evaluation"]
     assert all(s > 0 for s in summary.seconds.values())
     assert wall * 0.9 < sum(summary.seconds.values()) <= wall
     history = forecast.load(tmp_path / "run").state.history
