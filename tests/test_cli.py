@@ -27,6 +27,20 @@ def test_help_lists_the_commands_without_importing_torch(cli: Cli) -> None:
     assert out.strip() == "[]"  # heavy modules wait for a command that needs them
 
 
+@pytest.mark.parametrize("args", [["--help"], ["info", "no-such-run"]])
+def test_the_command_freezes_its_objects_before_shutdown(args: list[str]) -> None:
+    """cli.main freezes the heap as it returns, after a success and after an error alike, so that
+    Python's shutdown does not sweep torch's objects for cycles; the exit status is unchanged."""
+    code = (
+        "import atexit, gc, sys; from forecast.cli import main\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0))\n"
+        f"sys.argv = ['forecast', *{args!r}]; main()"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip().splitlines()[-1] == "frozen True"
+    assert done.returncode == (0 if args == ["--help"] else 1)
+
+
 def test_version(cli: Cli) -> None:
     assert cli.ok("--version").stdout.startswith("forecast ")
 
