@@ -112,8 +112,7 @@ def ridge_path(x: np.ndarray, r: np.ndarray, pool: Pool | None = None) -> tuple[
     (eigenvalues, eigenvectors and V^T X^T Y of the centered Gram matrix, x_mean, y_mean). One map
     for every target column, with an unshrunk bias. Built from sums, which `pool` adds up over
     processes: sharded, the fit is the one a single process holding every series makes."""
-    X = np.moveaxis(x, 2, 1).reshape(-1, x.shape[1])  # (N*T, L)
-    Y = np.moveaxis(r, 2, 1).reshape(-1, r.shape[1])  # (N*T, H)
+    X, Y = as_rows(x), as_rows(r)  # (N*T, L), (N*T, H)
     L = X.shape[1]
     sums = np.concatenate([[len(X)], X.sum(axis=0), Y.sum(axis=0), (X.T @ X).ravel(), (X.T @ Y).ravel()])
     sums = _summed(sums, pool)
@@ -142,10 +141,16 @@ def ridge_strengths(path: tuple[np.ndarray, ...]) -> np.ndarray:
     return top * np.logspace(-6, 2, 17)
 
 
-def apply_ridge(fit: tuple[np.ndarray, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """The fitted residuals: normalized windows (N, L, T) -> (N, H, T)."""
+def as_rows(x: np.ndarray) -> np.ndarray:
+    """(N, L, T) windows -> (N*T, L): one row per window and target column, the ridge map's input
+    (or output) rows, contiguous, so that applying the map is one BLAS product."""
+    return np.moveaxis(x, 2, 1).reshape(-1, x.shape[1])
+
+
+def apply_ridge(fit: tuple[np.ndarray, np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """The fitted residuals: normalized window rows (M, L) -> (M, H)."""
     weight, bias = fit
-    return np.moveaxis(np.moveaxis(x, 1, 2) @ weight.T + bias, 1, 2)
+    return rows @ weight.T + bias
 
 
 COMBINATION_WEIGHTS = (0.25, 0.5, 0.75, 1.0)  # of the ridge correction, beside the base forecast's 1 - w
@@ -168,8 +173,8 @@ def choose_ridge(
     mean correction (on a trending series, the drift of the fitting years), and a drift that
     slows is forecast better damped, as combinations and Theta's halved drift do.
     """
-    hx, hr = held_out
-    counts = _summed(np.array([len(fit_on[0]), hr.size, len(hx)], dtype=np.float64), pool)
+    hx, hr = as_rows(held_out[0]), as_rows(held_out[1])
+    counts = _summed(np.array([len(fit_on[0]), hr.size, len(held_out[0])], dtype=np.float64), pool)
     if counts[2] < MIN_HELD_OUT or counts[0] < 2:
         return None
     path = ridge_path(*fit_on, pool=pool)
