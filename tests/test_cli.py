@@ -30,14 +30,15 @@ def test_help_lists_the_commands_without_importing_torch(cli: Cli) -> None:
 @pytest.mark.parametrize("args", [["--help"], ["info", "no-such-run"]])
 def test_the_command_freezes_its_objects_before_shutdown(args: list[str]) -> None:
     """cli.main freezes the heap as it returns, after a success and after an error alike, so that
-    Python's shutdown does not sweep torch's objects for cycles; the exit status is unchanged."""
+    Python's shutdown does not sweep torch's objects for cycles; the exit status is unchanged.
+    (`info` imports the library, which pauses the collector while it loads: it runs again after.)"""
     code = (
         "import atexit, gc, sys; from forecast.cli import main\n"
-        "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0))\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0, gc.isenabled()))\n"
         f"sys.argv = ['forecast', *{args!r}]; main()"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.stdout.strip().splitlines()[-1] == "frozen True"
+    assert done.stdout.strip().splitlines()[-1] == "frozen True True"  # and the collector runs again
     assert done.returncode == (0 if args == ["--help"] else 1)
 
 
@@ -306,3 +307,27 @@ def test_config_file_and_flags(cli: Cli, multi_csv: Path, tmp_path: Path) -> Non
     # flags and --set override the file, which overrides the code defaults
     assert ckpt["columns"] == ["a"] and ckpt["config"]["model"]["horizon"] == 3
     assert ckpt["config"]["model"]["hidden_size"] == 8 and ckpt["config"]["train"]["epochs"] == 1
+
+
+def test_the_library_loads_with_the_collector_paused_only_in_the_commands_own_process() -> None:
+    """Run by main, a command imports forecast.api with the cycle collector off and freezes what it
+    loaded; run by another program (no main), the collector is left alone."""
+    probe = (
+        "import gc, forecast.cli as cli; calls = []\n"
+        "gc.callbacks.append(lambda phase, info: calls.append(phase))\n"
+        "{setup}api = cli.library(); gc.callbacks.clear()\n"
+        "print(len(calls), gc.get_freeze_count() > 0, gc.isenabled())"
+    )
+    own = subprocess.run(
+        [sys.executable, "-c", probe.format(setup="cli.OWN_PROCESS = True; ")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    embedded = subprocess.run(
+        [sys.executable, "-c", probe.format(setup="")], capture_output=True, text=True, check=True
+    )
+    collections, frozen, enabled = own.stdout.split()
+    assert (collections, frozen, enabled) == ("0", "True", "True")
+    collections, frozen, enabled = embedded.stdout.split()
+    assert int(collections) > 0 and (frozen, enabled) == ("False", "True")
