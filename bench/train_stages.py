@@ -35,11 +35,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def child(config_file: str, device: str, run_dir: str) -> dict[str, Any]:
     """One `forecast train` in this process, as the command runs it, with its stages timed."""
     t0 = time.perf_counter()
-    import forecast.cli  # noqa: F401  what `forecast` imports first
+    import forecast.cli as cli  # what `forecast` imports first
     from forecast.allocator import keep_freed_memory
 
     keep_freed_memory()  # as cli.main does
-    from forecast import api, pipeline  # what the train command imports: torch, pandas, the pipeline
+    cli.OWN_PROCESS = True
+    api = cli.library()  # as the train command does: torch, pandas, the pipeline
+    from forecast import pipeline
 
     imports = time.perf_counter() - t0
     cfg = api.training_config(Path(config_file), None, {"train.device": device}, [])
