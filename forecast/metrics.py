@@ -25,7 +25,7 @@ class Actuals:
         counted = self.abs_true > 1e-9 * std[series, None, :]  # MAPE skips (near-)zero actuals
         if mask is not None:
             counted &= mask
-        self.inv_true = np.divide(1.0, self.abs_true, out=np.zeros_like(self.abs_true), where=counted)
+        self.counted = counted  # the points MAPE divides by
         W, H, T = self.y_true.shape
         n = np.full((W, T), float(H)) if mask is None else mask.sum(axis=1, dtype=np.float64)
         self.counts = {"n_ape": counted.sum(axis=(1, 2), dtype=np.float64), "n": n.sum(axis=1)}
@@ -64,11 +64,12 @@ class Scores:
         denom += actuals.abs_true  # NaN at a masked NaN actual: no sMAPE term there
         sape = np.divide(abs_err, denom, out=np.zeros_like(denom), where=denom > 0)
         ae, se = abs_err.sum(axis=1), np.square(err, out=err).sum(axis=1)  # (W, T)
+        ape = np.divide(abs_err, actuals.abs_true, out=np.zeros_like(abs_err), where=actuals.counted)
         std, scale = self.std[series], self.mase_scale[series]
         per_window = {
             "ae": ae,
             "se": se,
-            "ape": np.multiply(abs_err, actuals.inv_true, out=abs_err).sum(axis=1),
+            "ape": ape.sum(axis=1),
             "sape": 2.0 * sape.sum(axis=1),
             "se_z": se / std**2,
             "ae_z": ae / std,
