@@ -56,6 +56,7 @@ from common import (
     prepare,
     quiet_log,
     rnd,
+    write_json,
 )
 
 LOOKBACK, HORIZON, BATCH, STEPS = 56, 14, 512, 100
@@ -283,10 +284,7 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "malloc_thresholds_set": ALLOCATOR_SET,
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    write_json(report, args.out)
 
 
 if __name__ == "__main__":

@@ -106,10 +106,9 @@ def main() -> None:
         "median_wall_s": round(statistics.median(r["wall_s"] for r in runs), 3),
         "runs": [{k: round(v, 3) for k, v in r["seconds"].items()} for r in runs],
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    from common import environment, write_json  # the parent only: common imports torch
+
+    write_json({**report, "environment": environment()}, args.out)
 
 
 if __name__ == "__main__":
