@@ -4,17 +4,21 @@
 
 CONFIG defaults to configs/etth1.yaml. Each run is a fresh Python process that does what the
 command does, timing:
-  imports          forecast's command-line module, then the training pipeline (torch, pandas)
-  set_up           read, validate, split and scale the data, choose sizes, starting weights
-  training         every epoch with its validation loss
-  baselines        the linear baseline's fit and the validation forecasts behind intervals and
-                   the baseline check
-  saving           model.pt, history.csv, loss.png
-  test_evaluation  every test window, the model beside its three baselines, metrics.json
-  start_and_exit   the rest of the process's wall time: the interpreter starting and ending
-The five middle ones are `forecast train`'s own (TrainSummary.seconds). One JSON object goes to
-stdout (and to --out): every run's stages and their medians. With a CUDA GPU, `--device auto`
-uses it: this is the table of the GPU section of docs/benchmarks.md.
+  imports            forecast's command-line module, then the library (torch, pandas)
+  config             reading and checking CONFIG
+  set_up             read, validate, split and scale the data, choose sizes, starting weights
+  training           every epoch with its validation loss
+  baselines          the linear baseline's fit and the validation forecasts behind intervals and
+                     the baseline check
+  saving             model.pt, history.csv, loss.png
+  test_evaluation    every test window, the model beside its three baselines, metrics.json
+  rest_of_train      what train does outside those five (its distributed set-up and cleanup)
+  bench_bookkeeping  this script's own reading of the run afterwards (not the command's)
+  start_and_exit     the rest of the process's wall time: the interpreter starting and ending
+set_up to test_evaluation are `forecast train`'s own (TrainSummary.seconds). One JSON object goes
+to stdout (and to --out): every run's stages and their medians. The device is the config's
+train.device (auto: a CUDA GPU where there is one) unless --device says otherwise; on a GPU this
+makes the table of the GPU section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def child(config_file: str, device: str, run_dir: str) -> dict[str, Any]:
+def child(config_file: str, device: str | None, run_dir: str) -> dict[str, Any]:
     """One `forecast train` in this process, as the command runs it, with its stages timed."""
     t0 = time.perf_counter()
     import forecast.cli as cli  # what `forecast` imports first
@@ -43,27 +47,34 @@ def child(config_file: str, device: str, run_dir: str) -> dict[str, Any]:
     api = cli.library()  # as the train command does: torch, pandas, the pipeline
     from forecast import pipeline
 
-    imports = time.perf_counter() - t0
+    t1 = time.perf_counter()
     cfg = api.training_config(Path(config_file), None, {"train.device": device}, [])
+    t2 = time.perf_counter()
     summary = pipeline.train(cfg, out=run_dir, force=True, quiet=True, log=lambda _: None)
+    t3 = time.perf_counter()
     import gc
 
     import torch
 
-    gc.freeze()  # as cli.main does: shutdown skips sweeping torch's objects
-
-    return {
-        "device": str(pipeline.pick_device(cfg.train.device)),
-        "device_name": torch.cuda.get_device_name() if torch.cuda.is_available() and device != "cpu" else "cpu",
+    on = pipeline.pick_device(cfg.train.device)
+    out = {
+        "device": str(on),
+        "device_name": torch.cuda.get_device_name(on) if on.type == "cuda" else "cpu",
         "torch": torch.__version__,
         "epochs_run": len(api.load(run_dir).state.history["seconds"]),
         "test_windows": summary.metrics["windows"] if summary.metrics else 0,
-        "seconds": {"imports": imports, **summary.seconds},
+        "seconds": {"imports": t1 - t0, "config": t2 - t1, **summary.seconds},
     }
+    # train's own stages leave out only its last cleanup; this script's bookkeeping is its own
+    out["seconds"]["rest_of_train"] = t3 - t2 - sum(summary.seconds.values())
+    out["seconds"]["bench_bookkeeping"] = time.perf_counter() - t3
+    gc.freeze()  # as cli.main does: shutdown skips sweeping torch's objects
+    return out
 
 
-def one_run(config_file: str, device: str, run_dir: Path) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--child", config_file, "--device", device, "--run", str(run_dir)]
+def one_run(config_file: str, device: str | None, run_dir: Path) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", config_file, "--run", str(run_dir)]
+    cmd += ["--device", device] if device else []
     t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - t0
@@ -79,7 +90,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("config", nargs="?", default="configs/etth1.yaml")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: the config's train.device")
     ap.add_argument("--out", help="also write the JSON here")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--run", help=argparse.SUPPRESS)

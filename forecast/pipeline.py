@@ -114,8 +114,8 @@ def train(
 ) -> TrainSummary:
     """Train a model from `cfg` into a new run directory: load, choose sizes, split, scale, fit,
     save, then score the test split. The caller's `cfg` is left as given."""
-    rank, world_size = init_distributed(cfg.train.device)  # first: sharded processes load their own series
     marks = [time.perf_counter()]
+    rank, world_size = init_distributed(cfg.train.device)  # first: sharded processes load their own series
     log = log if rank == 0 else quiet_log
     setup = set_up(cfg, log)
     cfg = setup.cfg
@@ -135,6 +135,7 @@ def train(
     marks.append(time.perf_counter())
     result = fit_model(setup, model, device, run_dir, resume, quiet)
     marks.append(time.perf_counter())
+    record.ended = dt.datetime.now().astimezone().isoformat(timespec="seconds")  # training's end
     if not setup.sharded:  # every process holds every series: rank 0 alone saves and scores
         close_distributed()
         if rank > 0:
@@ -286,7 +287,6 @@ def save_run(
 
     cfg, panel, model = setup.cfg, setup.prep.panel, p.model
     record.status = result.status.value
-    record.ended = dt.datetime.now().astimezone().isoformat(timespec="seconds")
     series = {
         "ids": np.array(panel.ids, dtype=object),
         "min": setup.prep.scaler.data_min,
