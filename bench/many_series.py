@@ -164,16 +164,16 @@ def stage(name: str, files: dict[str, Path], run_dir: Path, shards: int, data: s
         summary = api.train(settings(files["parquet"]), out=str(run_dir), force=True, quiet=True, log=quiet_log)
         history = api.load(run_dir).state.history
         trained, tested = STEPS * BATCH, summary.metrics["windows"] if summary.metrics else 0
-        training_rate = trained / history["seconds"][0]  # the epoch's steps, without its validation
-        test_rate = tested / summary.seconds["test_evaluation"]
+        train_speed = trained / history["seconds"][0]  # the epoch's steps, without its validation
+        test_speed = tested / summary.seconds["test_evaluation"]
         out.update(
             stage_s={k: rnd(v) for k, v in summary.seconds.items()},
             training_s=rnd(history["seconds"][0]),
-            train_windows_per_s=rnd(training_rate),
+            train_windows_per_s=rnd(train_speed),
             test_windows=tested,
-            test_windows_per_s=rnd(test_rate),
+            test_windows_per_s=rnd(test_speed),
             # both rates from one process, minutes apart: the machine's drift between runs cancels
-            test_to_train_rate=rnd(test_rate / training_rate),
+            test_to_train_rate=rnd(test_speed / train_speed),
             test_mse_z={k: rnd(v["mse_z"]) for k, v in (summary.metrics or {}).get("models", {}).items()},
         )
     elif name == "train_rate":  # one half of a pair; the runner alternates the two
