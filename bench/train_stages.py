@@ -12,9 +12,9 @@ command does, timing:
                      the baseline check
   saving             model.pt, history.csv, loss.png
   test_evaluation    every test window, the model beside its three baselines, metrics.json
-  rest_of_train      what train does outside those five (its distributed set-up and cleanup)
   bench_bookkeeping  this script's own reading of the run afterwards (not the command's)
   start_and_exit     the rest of the process's wall time: the interpreter starting and ending
+                     (and train's closing of a torchrun process group, where there is one)
 set_up to test_evaluation are `forecast train`'s own (TrainSummary.seconds). One JSON object goes
 to stdout (and to --out): every run's stages and their medians. The device is the config's
 train.device (auto: a CUDA GPU where there is one) unless --device says otherwise; on a GPU this
@@ -65,9 +65,7 @@ def child(config_file: str, device: str | None, run_dir: str) -> dict[str, Any]:
         "test_windows": summary.metrics["windows"] if summary.metrics else 0,
         "seconds": {"imports": t1 - t0, "config": t2 - t1, **summary.seconds},
     }
-    # train's own stages leave out only its last cleanup; this script's bookkeeping is its own
-    out["seconds"]["rest_of_train"] = t3 - t2 - sum(summary.seconds.values())
-    out["seconds"]["bench_bookkeeping"] = time.perf_counter() - t3
+    out["seconds"]["bench_bookkeeping"] = time.perf_counter() - t3  # not the command's
     gc.freeze()  # as cli.main does: shutdown skips sweeping torch's objects
     return out
 
