@@ -28,7 +28,7 @@ class Actuals:
         self.counted = counted  # the points MAPE divides by
         W, H, T = self.y_true.shape
         n = np.full((W, T), float(H)) if mask is None else mask.sum(axis=1, dtype=np.float64)
-        self.counts = {"n_ape": counted.sum(axis=(1, 2), dtype=np.float64), "n": n.sum(axis=1)}
+        self.counts = {"n_ape": counted.sum(axis=1, dtype=np.float64), "n": n}  # (W, T), like the error sums
 
 
 class Scores:
@@ -74,11 +74,11 @@ class Scores:
             "se_z": se / std**2,
             "ae_z": ae / std,
             "ase": ae / scale,
+            **actuals.counts,
         }
         first = int(series.min())  # a chunk's windows mostly belong to a few neighbouring series
         for key in self.SUMS:
-            row = actuals.counts[key] if key in actuals.counts else per_window[key].sum(axis=1)
-            counts = np.bincount(series - first, weights=row)
+            counts = np.bincount(series - first, weights=per_window[key].sum(axis=1))
             self.sums[key][first : first + len(counts)] += counts
 
     def result(self, series: int | None = None) -> dict[str, float]:
