@@ -55,22 +55,24 @@ def default_segment(lookback: int) -> int:
     return next(d for d in range(2, lookback + 1) if lookback % d == 0 and lookback // d <= MAX_RNN_STEPS)
 
 
-def naive_errors(train_x: np.ndarray, train_y: np.ndarray, season: int) -> np.ndarray:
-    """Summed squared errors of seasonal naive and of repeat-last on the training windows: (2,)."""
-    horizon = train_y.shape[1]
-    seasonal = metrics.seasonal_naive(train_x, horizon, season)
-    last = metrics.repeat_last(train_x, horizon)
+def naive_errors(train_x: np.ndarray, train_y: np.ndarray, seasonal: np.ndarray) -> np.ndarray:
+    """Summed squared errors of a seasonal forecast (B, H, T) of the training windows and of
+    repeat-last on them: (2,)."""
+    last = metrics.repeat_last(train_x, train_y.shape[1])
     return np.array([((seasonal - train_y) ** 2).sum(), ((last - train_y) ** 2).sum()], dtype=np.float64)
 
 
 def seasonal_beats_last(
-    train_x: np.ndarray, train_y: np.ndarray, season: int, pool: Callable[[np.ndarray], np.ndarray] | None = None
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    seasonal: np.ndarray,
+    pool: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> bool:
-    """Whether seasonal naive has the lower MSE than repeat-last on the training windows; pool
-    sums the errors over processes (distributed.total) when each holds a shard."""
-    errors = naive_errors(train_x, train_y, season)
-    seasonal, last = pool(errors) if pool else errors
-    return bool(seasonal < last)
+    """Whether the seasonal forecast `seasonal` of the training windows has the lower MSE than
+    repeat-last; pool sums the errors over processes (distributed.total) when each holds a shard."""
+    errors = naive_errors(train_x, train_y, seasonal)
+    seasonal_error, last = pool(errors) if pool else errors
+    return bool(seasonal_error < last)
 
 
 @dataclass

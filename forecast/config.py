@@ -42,6 +42,9 @@ class ModelConfig:
     cell: Literal["gru", "lstm", "gru_explicit"] = "gru"  # gru_explicit: nn.GRU written gate by gate, for reading
     norm: Literal["auto", "none", "last", "seasonal", "revin"] = "auto"  # per-window normalization (model.py)
     season: int = 0  # seasonal period in steps for norm seasonal; 0 = from the frequency
+    # norm seasonal's base forecast: smoothed = the window's seasons averaged, at the last one's
+    # level, plus half its trend (model.seasonal_base); naive = the last season repeated
+    seasonal_base: Literal["smoothed", "naive"] = "smoothed"
     highway: bool = True  # add a linear map from the window to the forecast, fitted in closed form first
     window_scale: bool = True  # norm last/seasonal: also divide each window by its std (scale-free corrections)
     segment: int = 0  # rows per recurrent step (SegRNN-style); 0 = 1, or more for long lookbacks

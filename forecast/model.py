@@ -177,6 +177,35 @@ def fast_cpu_gru(rnn: nn.Module, x: torch.Tensor) -> TypeGuard[nn.GRU]:
     )
 
 
+SEASONAL_DRIFT = 0.5  # of the window's trend a season carried into each season ahead: damped, as Theta halves it
+
+
+def seasonal_base(x: torch.Tensor, horizon: int, season: int, smoothed: bool = True) -> torch.Tensor:
+    """A seasonal forecast from each window alone: (B, L, T) -> (B, H, T), for 1 < season <= L.
+
+    naive (smoothed=False): step h repeats the value `season` (or a multiple) steps back.
+    smoothed, where the window holds k >= 2 whole seasons (its last k * season steps): the
+    seasonal shape averaged over those k seasons (each season's values less its mean), at the
+    level of the last season's mean, plus SEASONAL_DRIFT x the window's trend per season (last
+    season's mean less the first's, over k - 1) for each season ahead. Averaging k seasons cuts
+    the noise one season carries; the damped trend follows a level that grows or falls.
+    On a series that repeats exactly it is seasonal naive; with k < 2 it is seasonal naive.
+    """
+    L = x.shape[1]
+    h = torch.arange(horizon, device=x.device)
+    ahead = h // season + 1  # seasons between step h and the value seasonal naive repeats
+    naive = x[:, L - season * ahead + h, :]
+    k = L // season
+    if not smoothed or k < 2:
+        return naive
+    seasons = x[:, L - k * season :, :].unflatten(1, (k, season))  # (B, k, season, T), oldest first
+    means = seasons.mean(dim=2)  # (B, k, T)
+    shape = seasons.mean(dim=1) - means.mean(dim=1, keepdim=True)  # (B, season, T)
+    trend = (means[:, -1:] - means[:, :1]) / (k - 1)  # (B, 1, T) per season
+    steps = (SEASONAL_DRIFT * ahead).to(x.dtype)[None, :, None]
+    return means[:, -1:] + shape[:, h % season] + steps * trend  # step h: the naive value's phase
+
+
 def make_rnn(cell: str, input_size: int, hidden_size: int, num_layers: int, dropout: float) -> nn.Module:
     inner_dropout = dropout if num_layers > 1 else 0.0
     if cell == "gru":
@@ -193,8 +222,9 @@ class Forecaster(nn.Module):
     own and the forecast is mapped back, which makes the model robust to level shifts between
     train and test:
         last      subtract the window's last value; the forecast starts from repeat-last
-        seasonal  subtract the last value from the inputs; the forecast starts from seasonal naive
-                  (the last `season` steps repeated), so the network learns what the season misses
+        seasonal  subtract the last value from the inputs; the forecast starts from the seasonal
+                  base (seasonal_base: by default the window's seasons averaged, at the last one's
+                  level, plus half their trend), so the network learns what the season misses
         revin     subtract the window's mean, divide by its std (per column)
     With last or seasonal and `window_scale`, the inputs are also divided by the window's std and
     the correction multiplied back, so a season that grows gets corrections that grow with it.
@@ -209,6 +239,7 @@ class Forecaster(nn.Module):
         self.n_future = n_future  # known-future columns (calendar), also fed to the head
         self.lookback, self.horizon, self.norm = cfg.lookback, cfg.horizon, cfg.norm
         self.season = cfg.season or 1
+        self.seasonal_smoothed = cfg.seasonal_base == "smoothed"
         self.window_scale = cfg.window_scale and cfg.norm in ("last", "seasonal", "auto")
         self.independent = cfg.channels == "independent"
         # independent: every target is its own sequence of (value, other inputs), one head output each
@@ -242,10 +273,7 @@ class Forecaster(nn.Module):
     def base(self, x: torch.Tensor) -> torch.Tensor:
         """The forecast the network corrects, in input units: (B, L, T) -> (B, H, T)."""
         if self.norm == "seasonal" and 1 < self.season <= self.lookback:
-            # step h repeats the value `season` (or a multiple) steps back, inside the window
-            h = torch.arange(self.horizon, device=x.device)
-            back = self.season * (h // self.season + 1)
-            return x[:, self.lookback - back + h, :]
+            return seasonal_base(x, self.horizon, self.season, self.seasonal_smoothed)
         return x[:, -1:, :].expand(-1, self.horizon, -1)
 
     def forward(self, x: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:

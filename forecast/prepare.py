@@ -12,7 +12,7 @@ from forecast import calendar, choices, config
 from forecast.config import Config
 from forecast.distributed import gather, total
 from forecast.errors import ForecastError, Log
-from forecast.model import Forecaster
+from forecast.model import Forecaster, seasonal_base
 from forecast.panel import Panel, Scaler, fit_scaler, split_borders
 from forecast.windows import PARTS, Windows, series_of, window_starts
 
@@ -158,19 +158,21 @@ def select_series(panel: Panel, keep: np.ndarray, why: str, log: Log) -> Panel:
 
 
 def choose_norm(cfg: Config, prep: Prepared) -> list[str]:
-    """norm auto: seasonal when the season fits the lookback and seasonal naive beats repeat-last
-    on the training windows, else last."""
+    """norm auto: seasonal when the season fits the lookback and the seasonal base forecast
+    (model.seasonal_base) beats repeat-last on the training windows, else last."""
     if cfg.model.norm != "auto":
         return []
     season = cfg.model.season or 1
-    fits = 1 < season <= cfg.model.lookback
-    starts = subsample(prep.starts("train", cfg.model.lookback, cfg.model.horizon), MAX_STAT_WINDOWS)
-    windows = prep.windows(cfg)
-    # the errors are summed over processes, so that each makes the same choice (under torchrun
-    # without sharding every process holds the same windows: the sums scale alike)
-    seasonal = fits and choices.seasonal_beats_last(
-        windows.past_targets(starts), windows.targets(starts), season, pool=total
-    )
+    seasonal = False
+    if 1 < season <= cfg.model.lookback:  # the season fits the lookback
+        starts = subsample(prep.starts("train", cfg.model.lookback, cfg.model.horizon), MAX_STAT_WINDOWS)
+        windows = prep.windows(cfg)
+        x, y = windows.past_targets(starts), windows.targets(starts)
+        smoothed = cfg.model.seasonal_base == "smoothed"
+        base = seasonal_base(torch.from_numpy(x), cfg.model.horizon, season, smoothed).numpy()
+        # the errors are summed over processes, so that each makes the same choice (under torchrun
+        # without sharding every process holds the same windows: the sums scale alike)
+        seasonal = choices.seasonal_beats_last(x, y, base, pool=total)
     cfg.model.norm = "seasonal" if seasonal else "last"
     return [f"norm {cfg.model.norm}" + (f" (season {season})" if seasonal else "")]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from forecast import config
 from forecast.checkpoint import RunState
-from forecast.config import Config
+from forecast.config import Config, ModelConfig
 
 
 def score_cell(value: float | None) -> str:
@@ -36,10 +36,18 @@ def metrics_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def seasonal_words(model: ModelConfig) -> str:
+    """norm seasonal's base forecast, in words."""
+    seasons = model.lookback // model.season if model.season > 1 else 0
+    if model.seasonal_base == "smoothed" and seasons >= 2:
+        return f"smoothed seasonal (season {model.season}: {seasons} seasons averaged, plus half their trend)"
+    return f"seasonal naive (season {model.season})"
+
+
 def describe_forecast(cfg: Config) -> str:
     """What the model's forecast is made of, in words."""
     model = cfg.model
-    base = {"seasonal": f"seasonal naive (season {model.season})", "last": "repeat-last"}.get(model.norm)
+    base = {"seasonal": seasonal_words(model), "last": "repeat-last"}.get(model.norm)
     parts = [f"{base}" if base else f"norm {model.norm}"]
     if model.highway:
         parts.append("highway (linear map of the window)")

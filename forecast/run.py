@@ -94,8 +94,10 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
     if not path.is_dir():
         raise ForecastError(f"run directory {str(path)!r} not found")
     state = checkpoint.load(path / "model.pt")
+    model_cfg = state.config.get("model", {})
     for key in ("highway", "window_scale"):  # runs from before these options had neither
-        state.config.get("model", {}).setdefault(key, False)
+        model_cfg.setdefault(key, False)
+    model_cfg.setdefault("seasonal_base", "naive")  # nor this one: their seasonal base was seasonal naive
     cfg = config.from_dict(state.config, f"{path / 'model.pt'}")
     model = build_model(len(state.columns) + n_future(cfg), state.n_targets, cfg.model, n_future(cfg))
     try:

@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import HORIZON, LOOKBACK, Cli, synthetic_frame
+from helpers import HORIZON, LOOKBACK, Cli, synthetic_frame, train_on_multi
 
 import forecast
+from forecast import checkpoint
 from forecast.errors import ForecastError
 
 FORECAST_COLUMNS = ["target", "origin", "timestamp", "step", "y_pred"]
@@ -167,3 +168,27 @@ def test_help_does_not_import_torch() -> None:
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
     assert "typer" in imported  # the report is there...
     assert not {m for m in imported if m.split(".")[0] in ("torch", "pandas", "matplotlib", "sklearn")}
+
+
+def test_runs_from_before_the_smoothed_seasonal_base_still_forecast_with_seasonal_naive(tmp_path: Path) -> None:
+    run_dir = train_on_multi(
+        tmp_path, "--epochs", "1", "--set", "model.norm=seasonal", "--set", "model.season=6",
+        "--set", "model.seasonal_base=naive",
+    )  # fmt: skip
+    frame = synthetic_frame(columns=("a", "b", "c"))
+    written = forecast.load(run_dir).forecast(frame)["y_pred"]
+
+    def saved_with(base: str | None) -> forecast.Run:
+        payload = torch.load(run_dir / "model.pt", weights_only=True)
+        if base is None:  # what runs saved before model.seasonal_base hold
+            del payload["config"]["model"]["seasonal_base"]
+        else:
+            payload["config"]["model"]["seasonal_base"] = base
+        checkpoint.save_payload(run_dir / "model.pt", payload)
+        return forecast.load(run_dir)
+
+    old = saved_with(None)
+    assert old.cfg.model.seasonal_base == "naive"
+    np.testing.assert_array_equal(old.forecast(frame)["y_pred"], written)
+    # the base matters here (4 seasons of 6 in the lookback of 24): smoothed forecasts differ
+    assert not np.allclose(saved_with("smoothed").forecast(frame)["y_pred"], written)

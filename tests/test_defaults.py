@@ -16,6 +16,7 @@ from helpers import Cli, write_csv
 
 from forecast import choices, config, pipeline, prepare
 from forecast.config import Config, TrainConfig
+from forecast.model import seasonal_base
 from forecast.run import load_run
 from forecast.train import distinct_draw, epoch_batches, shared_generator
 
@@ -226,11 +227,13 @@ def test_seasonal_base_chosen_where_the_season_repeats() -> None:
     seasonal = np.sin(2 * np.pi * t / 12)
     x = np.stack([seasonal[i : i + 36] for i in range(150)])[..., None]
     y = np.stack([seasonal[i + 36 : i + 48] for i in range(150)])[..., None]
-    assert choices.seasonal_beats_last(x, y, 12)
+    for smoothed in (True, False):
+        assert choices.seasonal_beats_last(x, y, seasonal_base(torch.from_numpy(x), 12, 12, smoothed).numpy())
     walk = np.random.default_rng(0).normal(size=200).cumsum()
     x = np.stack([walk[i : i + 36] for i in range(150)])[..., None]
     y = np.stack([walk[i + 36 : i + 48] for i in range(150)])[..., None]
-    assert not choices.seasonal_beats_last(x, y, 12)
+    for smoothed in (True, False):
+        assert not choices.seasonal_beats_last(x, y, seasonal_base(torch.from_numpy(x), 12, 12, smoothed).numpy())
 
 
 def test_baseline_warning_names_the_winner_and_both_scores() -> None:

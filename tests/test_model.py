@@ -7,7 +7,15 @@ import torch
 from torch import nn
 
 from forecast.config import ModelConfig
-from forecast.model import Dropout, ExplicitGRU, build_model, count_parameters, cpu_gru_inference, fast_cpu_gru
+from forecast.model import (
+    Dropout,
+    ExplicitGRU,
+    build_model,
+    count_parameters,
+    cpu_gru_inference,
+    fast_cpu_gru,
+    seasonal_base,
+)
 
 
 def small(**kwargs) -> ModelConfig:
@@ -180,9 +188,31 @@ def test_highway_model_starts_at_its_base_forecast() -> None:
     x = torch.randn(5, 12, 2)
     last = build_model(2, 2, small(highway=True, norm="last"))
     assert torch.allclose(last(x), x[:, -1:, :].expand(5, 4, 2))
-    seasonal = build_model(2, 2, small(highway=True, norm="seasonal", season=3, horizon=7))
+    naive = build_model(2, 2, small(highway=True, norm="seasonal", season=3, horizon=7, seasonal_base="naive"))
     want = torch.stack([x[:, 12 - 3 + (h % 3), :] for h in range(7)], dim=1)  # the last 3 steps, repeated
-    assert torch.allclose(seasonal(x), want)
+    assert torch.allclose(naive(x), want)
+    smoothed = build_model(2, 2, small(highway=True, norm="seasonal", season=3, horizon=7))
+    assert torch.allclose(smoothed(x), seasonal_base(x, 7, 3))
+
+
+def test_smoothed_seasonal_base_averages_the_seasons_and_half_their_trend() -> None:
+    t = torch.arange(12.0)
+    season = torch.tensor([0.0, 3.0, -1.0, 2.0])
+    repeats = (season.repeat(3) + 10.0)[None, :, None]  # (1, 12, 1): three equal seasons
+    assert torch.equal(seasonal_base(repeats, 6, 4), seasonal_base(repeats, 6, 4, smoothed=False))
+    trend = (season.repeat(3) + t)[None, :, None]  # rises 4 a season
+    truth = (season.repeat(2)[:6] + torch.arange(12.0, 18.0))[None, :, None]
+    naive = seasonal_base(trend, 6, 4, smoothed=False)
+    assert torch.allclose(truth - naive, torch.tensor([4.0, 4, 4, 4, 8, 8])[None, :, None])  # a season behind
+    smoothed = seasonal_base(trend, 6, 4)
+    assert torch.allclose(truth - smoothed, torch.tensor([2.0, 2, 2, 2, 4, 4])[None, :, None])  # half that
+    # one odd value 3 seasons back: its phase gets a third of it, less the shape's mean (1/12); the
+    # season means fall 1/4 over 2 seasons, so half of 1/8 comes off every step of the next season
+    noisy = torch.tensor([1.0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])[None, :, None]
+    want = torch.tensor([1 / 3, 0, 0, 0]) - 1 / 12 - 1 / 16
+    assert torch.allclose(seasonal_base(noisy, 4, 4), want[None, :, None])
+    short = torch.randn(2, 7, 1)  # fewer than two whole seasons of 4: seasonal naive
+    assert torch.equal(seasonal_base(short, 5, 4), seasonal_base(short, 5, 4, smoothed=False))
 
 
 def test_highway_adds_a_linear_map_of_the_normalized_window() -> None:

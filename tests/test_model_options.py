@@ -13,8 +13,8 @@ import torch
 from helpers import HORIZON, LOOKBACK, SMALL, Cli, assert_user_error, read_times, set_flags
 from torch import nn
 
-from forecast import config
-from forecast.config import ModelConfig
+from forecast import config, report
+from forecast.config import Config, ModelConfig
 from forecast.errors import ForecastError
 from forecast.model import build_model, count_parameters
 from forecast.run import load_run
@@ -180,3 +180,13 @@ def test_bf16_autocast_path_trains_on_cpu(cli: Cli, multi_csv: Path, tmp_path: P
     cli.ok("predict", run, "--backtest")
     frame = pd.read_csv(run / "predictions.csv")
     assert np.isfinite(frame["y_pred"]).all() and len(frame) > 0
+
+
+def test_info_names_the_seasonal_base() -> None:
+    cfg = Config()
+    cfg.model.norm, cfg.model.season, cfg.model.lookback = "seasonal", 12, 36
+    assert report.describe_forecast(cfg).startswith("smoothed seasonal (season 12: 3 seasons averaged")
+    cfg.model.seasonal_base = "naive"
+    assert report.describe_forecast(cfg).startswith("seasonal naive (season 12)")
+    cfg.model.seasonal_base, cfg.model.lookback = "smoothed", 20  # under two seasons: seasonal naive
+    assert report.describe_forecast(cfg).startswith("seasonal naive (season 12)")
