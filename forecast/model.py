@@ -258,6 +258,11 @@ class Forecaster(nn.Module):
                 nn.init.zeros_(layer.weight)
                 nn.init.zeros_(layer.bias)
 
+    def starts_from_forecast(self) -> bool:
+        """Whether the untrained model forecasts something: the base forecast of norm last or
+        seasonal, plus the highway (fitted by pipeline.train), with the head at zero."""
+        return self.highway is not None and self.norm in ("last", "seasonal")
+
     def cpu_pass_windows(self) -> int:
         """Windows per forward pass without gradients on a CPU. With cpu_gru_inference (nn.GRU),
         about 65,536 hidden values a step, from 256 to 2,048 windows: a pass's per-step buffers stay

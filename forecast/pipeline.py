@@ -134,6 +134,8 @@ def train(
     record = run_record(cfg, device, len(setup.prep.panel.values))
     marks.append(time.perf_counter())
     result = fit_model(setup, model, device, run_dir, resume, quiet)
+    if result.kept_start:
+        log(result.kept_start)
     marks.append(time.perf_counter())
     record.ended = dt.datetime.now().astimezone().isoformat(timespec="seconds")  # training's end
     if not setup.sharded:  # every process holds every series: rank 0 alone saves and scores

@@ -31,6 +31,7 @@ class FitResult:
     best_val: float = math.inf
     stale: int = 0  # epochs since the best
     status: Status = Status.COMPLETED
+    kept_start: str = ""  # why the starting weights were kept over training's best epoch, if they were
 
     def keep_if_best(self, model: nn.Module, score: float, epoch: int) -> None:
         """Copy the weights when `score` (validation loss) beats the best so far; count stale epochs."""
@@ -88,20 +89,36 @@ def distinct_draw(n: int, k: int, device: torch.device, generator: torch.Generat
         drawn[repeat] = torch.randint(n, (count,), device=device, generator=generator)
 
 
-def loss_sum(model: Forecaster, windows: Windows, starts: torch.Tensor, batch_size: int, precision: str) -> float:
-    """Summed per-window MSE over `starts`, in scaled units; one host sync at the end."""
-    if not len(starts):
-        return 0.0
-    model.eval()
+def window_losses(
+    model: Forecaster, windows: Windows, starts: torch.Tensor, batch_size: int, precision: str
+) -> torch.Tensor:
+    """Each window's MSE over `starts`, in scaled units: (W,) float64, on the device; no host sync."""
     device = starts.device
+    if not len(starts):
+        return torch.zeros(0, dtype=torch.float64, device=device)
+    model.eval()
 
-    def summed(chunk: torch.Tensor) -> torch.Tensor:
+    def losses(chunk: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode(), autocast(device, precision):
             pred = model(windows.inputs(chunk), windows.future(chunk))
-        return ((pred.float() - windows.targets(chunk)) ** 2).mean(dim=(1, 2)).sum()
+        return ((pred.float() - windows.targets(chunk)) ** 2).mean(dim=(1, 2)).double()
 
     size = model.cpu_pass_windows() if device.type == "cpu" else batch_size * 4
-    return float(torch.stack(list(side_by_side(summed, starts.split(size), device))).sum())
+    return torch.cat(list(side_by_side(losses, starts.split(size), device)))
+
+
+def clear_gain(gains: torch.Tensor, sharded: bool = False) -> tuple[bool, float, float, int]:
+    """Whether per-window gains (W,) are clearly above zero: their mean beats one standard error
+    of it (the one-standard-error rule); with the mean, that standard error and the count, pooled
+    over processes when sharded. Fewer than 2 windows cannot show a gain."""
+    gains = gains.double().cpu()
+    sums = np.array([len(gains), float(gains.sum()), float((gains**2).sum())])
+    n, s1, s2 = (total(sums) if sharded else sums).tolist()
+    if n < 2:
+        return False, s1 / max(n, 1.0), math.inf, int(n)
+    mean = s1 / n
+    se = math.sqrt(max(s2 - n * mean**2, 0.0) / (n - 1) / n)
+    return mean > se, mean, se, int(n)
 
 
 def cosine_factor(epochs: int) -> Callable[[int], float]:
@@ -140,20 +157,31 @@ class Trainer:
         self.loss_fn = nn.MSELoss()
         # validation windows of every process: sharded, a process may hold none while others do
         self.n_val = int(total(len(self.val_starts))) if self.sharded else len(self.val_starts)
+        # a starting forecast (base + highway fit) and its validation losses: see settle()
+        self.start: tuple[dict[str, torch.Tensor], torch.Tensor] | None = None
 
-    def validation_loss(self) -> float:
-        """Mean MSE over the validation windows (of every process, sharded); NaN without any."""
+    def validation_losses(self) -> torch.Tensor:
+        """Each validation window's MSE, of this process's windows."""
         batch = self.cfg.batch_size or len(self.train_starts)
-        summed = loss_sum(self.model, self.windows, self.val_starts, batch, self.cfg.precision)
+        return window_losses(self.model, self.windows, self.val_starts, batch, self.cfg.precision)
+
+    def validation_loss(self, losses: torch.Tensor | None = None) -> float:
+        """Mean MSE over the validation windows (of every process, sharded); NaN without any."""
+        summed = float((self.validation_losses() if losses is None else losses).sum())
         return float(total(summed) if self.sharded else summed) / self.n_val if self.n_val else math.nan
 
     def restore(self, state: dict[str, Any] | None) -> int:
         """Continue from a snapshot, or let the starting weights compete as epoch 0; return the first epoch."""
         if state is None:
-            start = self.validation_loss()
+            losses = self.validation_losses()
+            start = self.validation_loss(losses)
             if math.isfinite(start):  # training must beat the starting weights on validation
                 self.result.keep_if_best(self.model, start, 0)
+                if self.model.starts_from_forecast():
+                    self.start = (self.result.best_state, losses)
             return 1
+        if "start_state" in state:
+            self.start = (state["start_state"], state["start_losses"].to(self.device))
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -228,6 +256,7 @@ class Trainer:
             "best_val": r.best_val,
             "stale": r.stale,
             "epoch": epoch,
+            **({"start_state": self.start[0], "start_losses": self.start[1]} if self.start else {}),
             "rng": torch.get_rng_state(),
             **({"cuda_rng": torch.cuda.get_rng_state(self.device)} if self.device.type == "cuda" else {}),
         }
@@ -252,6 +281,28 @@ class Trainer:
         # with no validation windows, the latest epoch counts as the best
         self.result.keep_if_best(self.model, val_loss if math.isfinite(val_loss) else -epoch, epoch)
         return None
+
+    def settle(self) -> None:
+        """Keep the starting forecast unless training's best epoch beats it clearly on validation.
+
+        The start (base forecast plus the highway's closed-form fit) needs no training; an epoch
+        chosen on a few validation windows can beat it there by chance and forecast worse after
+        them. So training's best replaces it only when its gain per validation window is above one
+        standard error of that gain (the one-standard-error rule: the simpler model, unless the
+        other is clearly better). With one validation window, or none, no gain is clear."""
+        r = self.result
+        if self.start is None or r.best_epoch == 0 or not r.best_state:
+            return
+        start_state, start_losses = self.start
+        self.model.load_state_dict(r.best_state)
+        clear, gain, se, n = clear_gain(start_losses - self.validation_losses(), self.sharded)
+        if clear:
+            return
+        r.kept_start = (
+            f"kept the starting forecast: training's best epoch ({r.best_epoch}) beat it on validation by "
+            f"{gain:.3g} a window, within one standard error ({se:.3g}, {n} windows)"
+        )
+        r.best_state, r.best_epoch, r.best_val = start_state, 0, self.validation_loss(start_losses)
 
 
 def fit(
@@ -300,4 +351,5 @@ def fit(
         bar.close()
     if not result.best_state:
         result.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    trainer.settle()
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import signal
 import subprocess
 import sys
@@ -12,6 +13,11 @@ import pandas as pd
 import pytest
 import torch
 from helpers import SMALL, Cli, assert_user_error, synthetic_frame, write_csv
+
+from forecast.config import ModelConfig, TrainConfig
+from forecast.model import build_model
+from forecast.train import Trainer, clear_gain
+from forecast.windows import Windows
 
 # enough epochs that a signal sent after the first one lands mid-training; patience 0 runs them all
 LONG = [
@@ -193,3 +199,55 @@ def test_divergence_seen_only_in_validation_is_caught(cli: Cli, multi_csv: Path,
     assert_user_error(result, "diverged", "in the first epoch", "lower train.lr")
     assert not run.exists()  # nothing half-made is left behind, so a retry needs no --force
     cli.train(multi_csv, run)
+
+
+def test_a_gain_counts_when_it_is_above_one_standard_error() -> None:
+    assert clear_gain(torch.tensor([1.0, 1.1, 0.9, 1.0]))[0]
+    assert not clear_gain(torch.tensor([1.0, -0.8, 0.9, -0.9]))[0]  # mean 0.05, standard error 0.48
+    assert clear_gain(torch.tensor([5.0])) == (False, 5.0, math.inf, 1)  # one window shows no spread
+    gains = torch.tensor([0.3, 0.1, 0.4, 0.2, 0.5], dtype=torch.float64)
+    clear, mean, se, n = clear_gain(gains)
+    assert clear and n == 5
+    assert mean == pytest.approx(0.3) and se == pytest.approx(float(gains.std()) / math.sqrt(5))
+
+
+def small_trainer(highway: bool, n_val: int) -> Trainer:
+    torch.manual_seed(0)
+    model = build_model(1, 1, ModelConfig(lookback=8, horizon=2, hidden_size=4, norm="last", highway=highway))
+    windows = Windows(torch.randn(200, 1), 1, 8, 2)
+    val = torch.arange(100, 100 + n_val)
+    return Trainer(model, windows, torch.arange(90), val, TrainConfig(batch_size=8), quiet=True)
+
+
+@pytest.mark.parametrize(
+    ("gains", "kept"),
+    [([0.5], True), ([1.0, -0.8, 0.9, -0.9, 0.05, -0.05], True), ([0.5, 0.6, 0.4, 0.5, 0.55, 0.45], False)],
+)
+def test_training_replaces_the_starting_forecast_only_for_a_clear_gain(gains: list[float], kept: bool) -> None:
+    trainer = small_trainer(highway=True, n_val=len(gains))
+    trainer.restore(None)  # the starting forecast competes as epoch 0, and is remembered
+    assert trainer.start is not None
+    start_state = trainer.start[0]
+    with torch.no_grad():  # what training's best epoch might be: other weights
+        trainer.model.head.bias.add_(0.3)
+    r = trainer.result
+    r.best_state, r.best_epoch = {k: v.clone() for k, v in trainer.model.state_dict().items()}, 3
+    # the start scored worse than that epoch by `gains` on the validation windows
+    trainer.start = (start_state, trainer.validation_losses() + torch.tensor(gains, dtype=torch.float64))
+    resumed = small_trainer(highway=True, n_val=len(gains))
+    resumed.restore(trainer.snapshot(3))
+    assert resumed.start is not None and torch.equal(resumed.start[1], trainer.start[1])
+    trainer.settle()
+    assert (r.best_epoch == 0) is kept and bool(r.kept_start) is kept
+    assert torch.equal(r.best_state["head.bias"], start_state["head.bias"]) is kept
+    if kept:
+        assert "within one standard error" in r.kept_start and f"{len(gains)} windows" in r.kept_start
+
+
+def test_random_starting_weights_are_not_kept_for_want_of_a_clear_gain() -> None:
+    trainer = small_trainer(highway=False, n_val=1)  # no highway: the start forecasts nothing
+    trainer.restore(None)
+    assert trainer.start is None
+    trainer.result.best_epoch = 2
+    trainer.settle()
+    assert trainer.result.best_epoch == 2 and not trainer.result.kept_start
