@@ -184,25 +184,30 @@ def seasonal_base(x: torch.Tensor, horizon: int, season: int, smoothed: bool = T
     """A seasonal forecast from each window alone: (B, L, T) -> (B, H, T), for 1 < season <= L.
 
     naive (smoothed=False): step h repeats the value `season` (or a multiple) steps back.
-    smoothed, where the window holds k >= 2 whole seasons (its last k * season steps): the
-    seasonal shape averaged over those k seasons (each season's values less its mean), at the
-    level of the last season's mean, plus SEASONAL_DRIFT x the window's trend per season (last
-    season's mean less the first's, over k - 1) for each season ahead. Averaging k seasons cuts
-    the noise one season carries; the damped trend follows a level that grows or falls.
-    On a series that repeats exactly it is seasonal naive; with k < 2 it is seasonal naive.
+    smoothed: the seasonal shape at the last season's level, plus SEASONAL_DRIFT x the window's
+    trend per season for each season ahead. The trend is the mean seasonal difference
+    (x_t - x_{t-season}). Where the window holds k >= 2 whole seasons (its last k * season
+    steps), the shape is averaged over them (each season's values less its mean) and set at the
+    last season's mean, and the trend is taken over them (the last season's mean less the
+    first's, over k - 1). With fewer, the shape is the last season, and the trend that of the
+    L - season differences the window holds. Averaging seasons cuts the noise one season
+    carries; the damped trend follows a level that grows or falls. On a series that repeats
+    exactly it is seasonal naive, and it is seasonal naive where L = season.
     """
     L = x.shape[1]
     h = torch.arange(horizon, device=x.device)
     ahead = h // season + 1  # seasons between step h and the value seasonal naive repeats
     naive = x[:, L - season * ahead + h, :]
-    k = L // season
-    if not smoothed or k < 2:
+    if not smoothed or L <= season:
         return naive
+    steps = (SEASONAL_DRIFT * ahead).to(x.dtype)[None, :, None]
+    k = L // season
+    if k < 2:  # the last season, plus half the trend of the seasonal differences there are
+        return naive + steps * (x[:, season:] - x[:, :-season]).mean(dim=1, keepdim=True)
     seasons = x[:, L - k * season :, :].unflatten(1, (k, season))  # (B, k, season, T), oldest first
     means = seasons.mean(dim=2)  # (B, k, T)
     shape = seasons.mean(dim=1) - means.mean(dim=1, keepdim=True)  # (B, season, T)
     trend = (means[:, -1:] - means[:, :1]) / (k - 1)  # (B, 1, T) per season
-    steps = (SEASONAL_DRIFT * ahead).to(x.dtype)[None, :, None]
     return means[:, -1:] + shape[:, h % season] + steps * trend  # step h: the naive value's phase
 
 

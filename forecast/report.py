@@ -41,6 +41,8 @@ def seasonal_words(model: ModelConfig) -> str:
     seasons = model.lookback // model.season if model.season > 1 else 0
     if model.seasonal_base == "smoothed" and seasons >= 2:
         return f"smoothed seasonal (season {model.season}: {seasons} seasons averaged, plus half their trend)"
+    if model.seasonal_base == "smoothed" and model.lookback > model.season > 1:
+        return f"seasonal naive plus half its trend (season {model.season})"
     return f"seasonal naive (season {model.season})"
 
 

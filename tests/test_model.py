@@ -211,8 +211,12 @@ def test_smoothed_seasonal_base_averages_the_seasons_and_half_their_trend() -> N
     noisy = torch.tensor([1.0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])[None, :, None]
     want = torch.tensor([1 / 3, 0, 0, 0]) - 1 / 12 - 1 / 16
     assert torch.allclose(seasonal_base(noisy, 4, 4), want[None, :, None])
-    short = torch.randn(2, 7, 1)  # fewer than two whole seasons of 4: seasonal naive
-    assert torch.equal(seasonal_base(short, 5, 4), seasonal_base(short, 5, 4, smoothed=False))
+    # under two whole seasons: the last season, plus half the trend of the 3 seasonal differences
+    short = torch.tensor([0.0, 1, 2, 3, 2, 4, 5])[None, :, None]  # differences 2, 3, 3
+    want = torch.tensor([3.0, 2, 4, 5, 3])[None, :, None] + torch.tensor([1.0, 1, 1, 1, 2])[None, :, None] * 4 / 3
+    assert torch.allclose(seasonal_base(short, 5, 4), want)
+    one = torch.randn(2, 4, 1)  # a single season: seasonal naive
+    assert torch.equal(seasonal_base(one, 5, 4), seasonal_base(one, 5, 4, smoothed=False))
 
 
 def test_highway_adds_a_linear_map_of_the_normalized_window() -> None:

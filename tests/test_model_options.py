@@ -188,5 +188,7 @@ def test_info_names_the_seasonal_base() -> None:
     assert report.describe_forecast(cfg).startswith("smoothed seasonal (season 12: 3 seasons averaged")
     cfg.model.seasonal_base = "naive"
     assert report.describe_forecast(cfg).startswith("seasonal naive (season 12)")
-    cfg.model.seasonal_base, cfg.model.lookback = "smoothed", 20  # under two seasons: seasonal naive
+    cfg.model.seasonal_base, cfg.model.lookback = "smoothed", 20  # under two seasons: no averaging
+    assert report.describe_forecast(cfg).startswith("seasonal naive plus half its trend (season 12)")
+    cfg.model.lookback = 12  # one season: no trend either
     assert report.describe_forecast(cfg).startswith("seasonal naive (season 12)")
