@@ -25,14 +25,14 @@ import numpy as np
 import torch
 
 import forecast
-from forecast import api, config, pipeline
+from forecast import api, config, metrics, pipeline
 from forecast.allocator import keep_freed_memory
 from forecast.choices import MAX_BATCH, default_segment
 from forecast.config import Config, DataConfig, ModelConfig, TrainConfig
 from forecast.distributed import autocast
 from forecast.errors import ForecastError, quiet_log
 from forecast.inference import CHUNK_WINDOWS
-from forecast.model import build_model, count_parameters
+from forecast.model import build_model, count_parameters, seasonal_base
 from forecast.panel import load_panel, split_borders
 from forecast.prepare import drop_short_series, prepare
 from forecast.train import fit, seed_everything
@@ -57,9 +57,11 @@ __all__ = [
     "fit",
     "forecast",
     "load_panel",
+    "metrics",
     "pipeline",
     "prepare",
     "quiet_log",
+    "seasonal_base",
     "seed_everything",
     "split_borders",
     "window_starts",

@@ -180,12 +180,14 @@ def fast_cpu_gru(rnn: nn.Module, x: torch.Tensor) -> TypeGuard[nn.GRU]:
 SEASONAL_DRIFT = 0.5  # of the window's trend a season carried into each season ahead: damped, as Theta halves it
 
 
-def seasonal_base(x: torch.Tensor, horizon: int, season: int, smoothed: bool = True) -> torch.Tensor:
+def seasonal_base(
+    x: torch.Tensor, horizon: int, season: int, smoothed: bool = True, trend_share: float = SEASONAL_DRIFT
+) -> torch.Tensor:
     """A seasonal forecast from each window alone: (B, L, T) -> (B, H, T), for 1 < season <= L.
 
     naive (smoothed=False): step h repeats the value `season` (or a multiple) steps back.
-    smoothed: the seasonal shape at the last season's level, plus SEASONAL_DRIFT x the window's
-    trend per season for each season ahead. The trend is the mean seasonal difference
+    smoothed: the seasonal shape at the last season's level, plus trend_share (SEASONAL_DRIFT) x
+    the window's trend per season for each season ahead. The trend is the mean seasonal difference
     (x_t - x_{t-season}). Where the window holds k >= 2 whole seasons (its last k * season
     steps), the shape is averaged over them (each season's values less its mean) and set at the
     last season's mean, and the trend is taken over them (the last season's mean less the
@@ -200,7 +202,7 @@ def seasonal_base(x: torch.Tensor, horizon: int, season: int, smoothed: bool = T
     naive = x[:, L - season * ahead + h, :]
     if not smoothed or L <= season:
         return naive
-    steps = (SEASONAL_DRIFT * ahead).to(x.dtype)[None, :, None]
+    steps = (trend_share * ahead).to(x.dtype)[None, :, None]
     k = L // season
     if k < 2:  # the last season, plus half the trend of the seasonal differences there are
         return naive + steps * (x[:, season:] - x[:, :-season]).mean(dim=1, keepdim=True)
