@@ -298,10 +298,12 @@ class Trainer:
         clear, gain, se, n = clear_gain(start_losses - self.validation_losses(), self.sharded)
         if clear:
             return
-        r.kept_start = (
-            f"kept the starting forecast: training's best epoch ({r.best_epoch}) beat it on validation by "
-            f"{gain:.3g} a window, within one standard error ({se:.3g}, {n} windows)"
+        why = (
+            f"by {gain:.3g} on the one validation window, too few to tell a gain from chance"
+            if n < 2
+            else f"on validation by {gain:.3g} a window, within one standard error ({se:.3g}, {n} windows)"
         )
+        r.kept_start = f"kept the starting forecast: training's best epoch ({r.best_epoch}) beat it {why}"
         r.best_state, r.best_epoch, r.best_val = start_state, 0, self.validation_loss(start_losses)
 
 
