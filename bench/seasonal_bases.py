@@ -34,7 +34,7 @@ def forecasts(x: np.ndarray, horizon: int, season: int) -> dict[str, np.ndarray]
     t = torch.from_numpy(x)
     out = {
         "repeat_last": metrics.repeat_last(x, horizon),
-        "seasonal_naive": seasonal_base(t, horizon, season, smoothed=False).numpy(),
+        "seasonal_naive": metrics.seasonal_naive(x, horizon, season),
     }
     for share in SHARES:
         out[f"smoothed, trend x {share:g}"] = seasonal_base(t, horizon, season, trend_share=share).numpy()

@@ -267,7 +267,7 @@ class Forecaster(nn.Module):
 
     def starts_from_forecast(self) -> bool:
         """Whether the untrained model forecasts something: the base forecast of norm last or
-        seasonal, plus the highway (fitted by pipeline.train), with the head at zero."""
+        seasonal, plus the highway (at its closed-form fit, prepare.init_highway), with the head at zero."""
         return self.highway is not None and self.norm in ("last", "seasonal")
 
     def cpu_pass_windows(self) -> int:

@@ -185,7 +185,8 @@ def init_highway(model: Forecaster, prep: Prepared, cfg: Config) -> str:
     windows) from a fit on the earlier ones; where the base alone does better, the highway starts
     at zero. Returns the choice, in words.
     """
-    if model.highway is None or model.norm not in ("last", "seasonal"):
+    highway = model.highway
+    if highway is None or not model.starts_from_forecast():
         return ""  # with norm none or revin the highway sees raw or standardized windows: it starts at zero
     L, H, T = cfg.model.lookback, cfg.model.horizon, prep.panel.n_targets
     starts = subsample(prep.starts("train", L, H), MAX_STAT_WINDOWS)
@@ -213,6 +214,6 @@ def init_highway(model: Forecaster, prep: Prepared, cfg: Config) -> str:
     lam, w = chosen
     weight, bias = choices.ridge_fit(choices.ridge_path(*residuals(starts), pool=total), lam)
     with torch.no_grad():
-        model.highway.weight.copy_(torch.from_numpy(w * weight))
-        model.highway.bias.copy_(torch.from_numpy(w * bias))
+        highway.weight.copy_(torch.from_numpy(w * weight))
+        highway.bias.copy_(torch.from_numpy(w * bias))
     return f"highway starts at {w:g} x the ridge fit (strength {lam:.3g}) of the training windows"
