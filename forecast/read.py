@@ -392,11 +392,42 @@ def format_times(times: np.ndarray, fmt: str) -> np.ndarray:
     return np.asarray(text, dtype=object)[inverse.reshape(-1)].reshape(np.shape(times))
 
 
-def is_day_first(raw: pd.Series) -> bool:
-    """Whether dates like 03/04/2024 put the day first: true when a first field exceeds 12."""
+def is_day_first(raw: pd.Series, name: str, path: str, line: Callable[[int], str]) -> bool:
+    """Whether dates like 03/04/2024 put the day first: true when a first field exceeds 12, false
+    when a second one does. When neither does (monthly data on the 1st: 01/07/1991, 01/08/1991,
+    ...), the reading whose steps are regular wins: read month first, those are January 7, 8, ...
+    Where both readings are as regular (a few days or months), the dates are refused, not guessed."""
     fields = raw.str.extract(r"^(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b")
-    first = pd.to_numeric(fields[0], errors="coerce")
-    return bool((first > 12).any())
+    first, second = (pd.to_numeric(fields[k], errors="coerce") for k in (0, 1))
+    if (first > 12).any():
+        return True
+    differ = (first.notna() & (first != second)).to_numpy()  # 03/04/2024, not 03/03/2024 or 2024-03-04
+    if (second > 12).any() or not differ.any():
+        return False
+    wall = raw.str.replace(ZONE_SUFFIX, "", regex=True)
+    readings = [pd.to_datetime(wall, errors="coerce", format="mixed", dayfirst=d) for d in (False, True)]
+    month_first, day_first = (_regularity(r) for r in readings)
+    if month_first == day_first:
+        i = int(np.flatnonzero(differ)[0])
+        raise ForecastError(
+            f"time column {name!r} in {path} reads as well day first as month first (line {line(i)}: "
+            f"{raw.iloc[i]!r}); write its times as YYYY-MM-DD"
+        )
+    return day_first > month_first
+
+
+def _regularity(times: pd.Series) -> float:
+    """The share of steps between consecutive distinct times that equal the most common step,
+    counting a step from one day of the month to the same day (and time) months later as months."""
+    t = np.unique(times.dropna().to_numpy(dtype="datetime64[ns]"))
+    if len(t) < 2:
+        return 1.0
+    index = pd.DatetimeIndex(t)
+    months = np.diff(index.year * 12 + index.month)
+    same_day = np.diff(index.day) == 0
+    same_day &= np.diff((t - t.astype("datetime64[D]")).astype(np.int64)) == 0
+    steps = np.where(same_day, -months, np.diff(t).astype(np.int64))  # months negative: apart from ns
+    return float(np.unique(steps, return_counts=True)[1].max() / len(steps))
 
 
 def _to_datetime(raw: pd.Series, name: str, path: str, line: Callable[[int], str]) -> tuple[pd.Series, str]:
@@ -409,7 +440,7 @@ def _to_datetime(raw: pd.Series, name: str, path: str, line: Callable[[int], str
         except (ValueError, TypeError):
             pass  # the slower row-by-row parse below finds and names what is wrong
         try:
-            dayfirst = is_day_first(raw)
+            dayfirst = is_day_first(raw, name, path, line)
             times = pd.to_datetime(raw, errors="coerce", format="mixed", dayfirst=dayfirst)
             mixed = times.dtype == object  # pandas < 3 returns objects for mixed offsets
         except (ValueError, TypeError) as e:

@@ -203,20 +203,21 @@ def test_a_column_of_whole_numbers_that_later_has_fractions_is_read_by_streaming
 
 
 def test_what_the_whole_file_decides_is_decided_alike_in_every_process(tmp_path: Path) -> None:
-    # a Categorical time column with categories no row uses: the rows decide (dd/mm or mm/dd)
-    days = pd.date_range("2024-01-01", periods=60, freq="D")
-    rows = [(s, d.strftime("%d/%m/%Y"), float(k)) for s in ("store0", "store5") for k, d in enumerate(days)]
-    frame = pd.DataFrame(rows, columns=["store", "date", "sales"]).astype({"date": "category"})
-    cut = frame[pd.to_datetime(frame["date"].astype(str), dayfirst=True) < "2024-01-13"].reset_index(drop=True)
-    cut.to_parquet(tmp_path / "cut.parquet")  # days 1-12 only: as written, they could be months
+    # a Categorical time column with categories no row uses: the rows decide (dd/mm or mm/dd).
+    # The cut row's 12/31/2023 would make every date month first; the rows left are monthly day first
+    months = pd.date_range("2024-01-01", periods=24, freq="MS")
+    rows = [(s, d.strftime("%d/%m/%Y"), float(k)) for s in ("store0", "store5") for k, d in enumerate(months)]
+    frame = pd.DataFrame([*rows, ("store9", "12/31/2023", 0.0)], columns=["store", "date", "sales"])
+    cut = frame.astype({"date": "category"})[frame["store"] != "store9"].reset_index(drop=True)
+    cut.to_parquet(tmp_path / "cut.parquet")
     cfg = DataConfig(path=str(tmp_path / "cut.parquet"), id_column="store", target=["sales"])
-    assert load_panel(cfg).freq == "MS"
+    whole = load_panel(cfg)
+    assert whole.freq == "MS" and list(whole.times[:24]) == list(months)
     assert_shards_read_as_the_whole_file(cfg)
 
     # Parquet column names are the file's own, spaces included
-    spaced = two_series([d.date() for d in days[:30]], [d.date() for d in days[:30]]).rename(
-        columns={"sales": " sales"}
-    )
+    days = [d.date() for d in pd.date_range("2024-01-01", periods=30, freq="D")]
+    spaced = two_series(days, days).rename(columns={"sales": " sales"})
     spaced.to_parquet(tmp_path / "spaced.parquet")
     assert_shards_read_as_the_whole_file(DataConfig(path=str(tmp_path / "spaced.parquet"), id_column="store"))
 

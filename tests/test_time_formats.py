@@ -132,6 +132,22 @@ def test_existing_formats_keep_the_default_output(tmp_path: Path) -> None:
     assert panel_of(write_series(tmp_path / "d.csv", list(days.strftime("%d/%m/%Y")))).times[12] == days[12]
 
 
+@pytest.mark.parametrize("layout", ["%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y"])
+def test_monthly_dates_on_the_first_read_in_the_order_that_makes_them_monthly(tmp_path: Path, layout: str) -> None:
+    # no field exceeds 12: read the other way round, these are twelve days of each January
+    months = pd.date_range("1991-07-01", periods=40, freq="MS")
+    panel = panel_of(write_series(tmp_path / "m.csv", list(months.strftime(layout))))
+    assert panel.freq == "MS" and list(panel.times) == list(months)
+    future = calendar.continue_times(panel.times[-1:], panel.freq, 2)[0]
+    assert list(future) == list(pd.to_datetime(["1994-11-01", "1994-12-01"]))
+
+
+def test_dates_as_regular_either_way_round_are_an_error_not_a_guess(tmp_path: Path) -> None:
+    days = ["01/01/2024", "01/02/2024", "01/03/2024", "01/04/2024", "01/05/2024"]  # Jan 1..5, or Jan..May
+    with pytest.raises(ForecastError, match=r"reads as well day first as month first \(line 3: '01/02/2024'\)"):
+        panel_of(write_series(tmp_path / "d.csv", days))
+
+
 # ---------------------------------------------------------------- zones and fractions
 
 
