@@ -498,14 +498,14 @@ def to_numeric(df: pd.DataFrame, columns: list[str], path: str) -> np.ndarray:
         if pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw):
             values = raw.astype(float)
         elif _is_text(raw):
-            values = pd.to_numeric(raw, errors="coerce")
-            text = raw.astype(str).str.strip().str.lower()
-            empty = raw.isna() | text.isin(["", "nan", "na", "null", "none", "n/a"])
+            values, empty = text_numbers(raw)
             bad = (values.isna() & ~empty).to_numpy()
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
                 value = str(raw.iloc[i]).strip()
-                hint = "; use '.' as the decimal point" if re.fullmatch(r"[-+]?\d+,\d+", value) else ""
+                hint = ""
+                if re.fullmatch(r"[-+]?\d+(,\d{3})+", value):  # 3,527: 3.527, or 3527 with a thousands comma?
+                    hint = "; it could be a decimal comma or a thousands separator: write numbers as 3527 or 3.527"
                 raise ForecastError(
                     f"column {col!r} in {path} has a non-numeric value at line {i + 2}: {raw.iloc[i]!r}{hint}"
                 )
@@ -516,6 +516,31 @@ def to_numeric(df: pd.DataFrame, columns: list[str], path: str) -> np.ndarray:
         i, j = (int(v[0]) for v in np.nonzero(np.isinf(out)))
         raise ForecastError(f"column {columns[j]!r} in {path} has an infinite value at line {i + 2}")
     return out
+
+
+EMPTY_CELLS = ("", "nan", "na", "null", "none", "n/a")
+# numbers with a decimal comma, as spreadsheets in much of Europe write them: 3,25 or 1.234,5
+DECIMAL_COMMA = r"[-+]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?"
+
+
+def text_numbers(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """A text column as numbers (NaN where a cell is not one), and where it is empty.
+
+    A column whose every number is written with a decimal comma (3,25; 1.234,5) reads as those
+    numbers when some value settles it: a comma followed by other than three digits, or a point
+    before a comma. 3,527 alone could be 3.527 or 3527: such a column stays unread (an error)."""
+    values = pd.to_numeric(raw, errors="coerce")
+    text = raw.astype(str).str.strip()
+    empty = raw.isna() | text.str.lower().isin(EMPTY_CELLS)
+    if not (values.isna() & ~empty).any():
+        return values, empty
+    filled = text[~empty]
+    if filled.str.fullmatch(DECIMAL_COMMA).all():
+        settled = filled.str.contains(r",(?:\d{1,2}|\d{4,})$") | filled.str.contains(r"\..*,")
+        if settled.any():
+            points = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+            return pd.to_numeric(points, errors="coerce").where(~empty), empty
+    return values, empty
 
 
 def resolve_targets(df: pd.DataFrame, cfg: DataConfig, date_col: str, path: str) -> tuple[list[str], list[str]]:
@@ -540,7 +565,7 @@ def _mostly_numeric(col: pd.Series) -> bool:
         return True
     if not _is_text(col) or col.notna().sum() == 0:
         return False
-    return bool(pd.to_numeric(col, errors="coerce").notna().sum() > col.notna().sum() / 2)
+    return bool(text_numbers(col)[0].notna().sum() > col.notna().sum() / 2)
 
 
 def read_source(cfg: DataConfig, source: str | Path | pd.DataFrame | None) -> tuple[pd.DataFrame, str]:

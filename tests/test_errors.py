@@ -15,6 +15,10 @@ import pytest
 import torch
 from helpers import DATE_FORMAT, SMALL, Cli, ShellOnLoad, TouchOnLoad, assert_user_error, synthetic_frame, write_csv
 
+from forecast import read
+from forecast.config import DataConfig
+from forecast.panel import load_panel
+
 
 def base() -> pd.DataFrame:
     return synthetic_frame(300, columns=("a", "b"))
@@ -223,6 +227,37 @@ def test_dialects_work(cli: Cli, tmp_path: Path, name: str, transform: Callable[
     path.write_bytes(transform(csv_text(base())).encode())
     run = works(cli, path, "--target", "a", "--set", "data.date_column=date")
     assert torch.load(run / "model.pt", weights_only=True)["columns"] == ["a"]
+
+
+def test_decimal_commas_read_as_the_numbers_they_are(tmp_path: Path) -> None:
+    # a spreadsheet export from much of Europe: ';' between columns, ',' before the decimals and
+    # '.' between thousands (b is in the thousands: 1.234,567)
+    frame = base()
+    frame["a"], frame["b"] = frame["a"].round(4), (frame["b"] * 1000 + 5000).round(3)
+    eu = frame.assign(
+        a=frame["a"].map(lambda v: f"{v:.4f}".replace(".", ",")),
+        b=frame["b"].map(lambda v: f"{v:,.3f}".replace(",", " ").replace(".", ",").replace(" ", ".")),
+    )
+    assert eu["b"].str.contains(r"\.\d{3},").all()
+    path = tmp_path / "eu.csv"
+    path.write_text(eu.to_csv(index=False, sep=";", date_format=DATE_FORMAT))
+    got = load_panel(DataConfig(path=str(path), target=["a", "b"])).values
+    np.testing.assert_allclose(got, frame[["a", "b"]].to_numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("cells", "expected"),
+    [
+        (["3,25", "1.234,5", "", "-0,5"], [3.25, 1234.5, np.nan, -0.5]),
+        (["3,2", "4,0"], [3.2, 4.0]),
+        (["3.25", "1234.5"], [3.25, 1234.5]),
+        (["3,527", "1,250"], [np.nan, np.nan]),  # a decimal comma or a thousands one: not guessed
+        (["3,25", "3.5"], [np.nan, 3.5]),  # two conventions in one column: not guessed
+    ],
+)
+def test_text_numbers(cells: list[str], expected: list[float]) -> None:
+    values, _ = read.text_numbers(pd.Series(cells, dtype=object))
+    np.testing.assert_array_equal(values.to_numpy(dtype=float), expected)
 
 
 @pytest.mark.parametrize("fill", ["ffill", "interpolate"])
