@@ -98,6 +98,9 @@ def read_table(path: str | Path, text_columns: list[str] | None = None) -> pd.Da
         text = pd.read_csv(path, sep=sep, usecols=zoned, dtype=str, encoding="utf-8-sig", skipinitialspace=True)
         for i in zoned:
             df[df.columns[i]] = text.iloc[:, zoned.index(i)].to_numpy()
+    if len(df.columns) == len(names):  # a trailing separator (Excel's `a,b,`): a blank, empty column
+        blank = [c for c, name in zip(df.columns, names, strict=True) if not name and df[c].isna().all()]
+        df = df.drop(columns=blank)
     if len(df) == 0:
         raise ForecastError(f"{path} has a header but no data rows")
     return df
@@ -132,7 +135,7 @@ def csv_header(path: Path) -> tuple[str, list[str]]:
             "numeric columns separated by ',', ';' or tabs"
         )
     names = [_clean_name(h) for h in header.split(sep)]
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = sorted({n for n in names if n and names.count(n) > 1})
     if dupes:
         raise ForecastError(f"{path} has duplicate column names: {', '.join(dupes)}")
     return sep, names

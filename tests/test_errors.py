@@ -220,6 +220,8 @@ def works(cli: Cli, path: Path, *extra: object) -> Path:
         ("semicolons", lambda text: text.replace(",", ";")),
         ("tabs", lambda text: text.replace(",", "\t")),
         ("windows line ends", lambda text: text.replace("\n", "\r\n")),
+        ("a trailing separator", lambda text: text.replace("\n", ",\n")),  # Excel: blank, empty columns
+        ("two trailing separators", lambda text: text.replace("\n", ",,\n")),
     ],
 )
 def test_dialects_work(cli: Cli, tmp_path: Path, name: str, transform: Callable[[str], str]) -> None:
@@ -227,6 +229,14 @@ def test_dialects_work(cli: Cli, tmp_path: Path, name: str, transform: Callable[
     path.write_bytes(transform(csv_text(base())).encode())
     run = works(cli, path, "--target", "a", "--set", "data.date_column=date")
     assert torch.load(run / "model.pt", weights_only=True)["columns"] == ["a"]
+
+
+def test_a_trailing_separator_adds_no_column(cli: Cli, tmp_path: Path) -> None:
+    # Excel writes `date,a,b,`: the blank, empty column is neither the default target nor missing values
+    path = tmp_path / "data.csv"
+    path.write_text(csv_text(base()).replace("\n", ",\n"))
+    run = works(cli, path)
+    assert torch.load(run / "model.pt", weights_only=True)["columns"] == ["b"]
 
 
 def test_decimal_commas_read_as_the_numbers_they_are(tmp_path: Path) -> None:
