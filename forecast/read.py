@@ -26,7 +26,7 @@ DEFAULT_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 # layouts pandas does not read on its own, as regexes with named parts: y year, q quarter,
-# m month name, w ISO week, d ISO weekday
+# m month name, n month number, w ISO week, d ISO weekday
 MONTH = r"(?P<m>[A-Za-z]{3,9}\.?)"
 
 
@@ -37,6 +37,7 @@ SPECIAL_FORMATS = {
     "month_name": rf"(?P<y>\d{{4}})[\s./-]*{MONTH}",
     "month_name_first": rf"{MONTH}[\s./,-]*(?P<y>\d{{4}})",
     "week": r"(?P<y>\d{4})-?W(?P<w>\d{2})(?:-?(?P<d>[1-7]))?",
+    "year_month": r"(?P<y>[12]\d{3})(?P<n>0[1-9]|1[0-2])",  # 199107, as an integer column holds it
 }
 
 
@@ -199,7 +200,7 @@ def detect_date_column(df: pd.DataFrame, name: str | None, path: str) -> str:
         return name
     for col in df.columns:
         # by name, but never a numeric column such as a `day` counter
-        if str(col).lower() in DATE_NAMES and not pd.api.types.is_numeric_dtype(df[col]):
+        if str(col).lower() in DATE_NAMES and (not pd.api.types.is_numeric_dtype(df[col]) or _date_digits(df[col])):
             return str(col)
     for col in df.columns:
         if _is_text(df[col]) or pd.api.types.is_datetime64_any_dtype(df[col]):
@@ -218,6 +219,18 @@ def _all_times(sample: pd.Series) -> bool:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return bool(pd.to_datetime(sample, errors="coerce").notna().all())
+
+
+def _date_digits(col: pd.Series) -> int:
+    """8 for integers that are all dates written YYYYMMDD (20240131), 6 for YYYYMM (202401), else 0."""
+    if not pd.api.types.is_integer_dtype(col) or col.isna().all():
+        return 0
+    values = col.dropna()
+    for digits, fmt in ((8, "%Y%m%d"), (6, "%Y%m")):
+        if values.between(10 ** (digits - 1), 3 * 10 ** (digits - 1) - 1).all():
+            as_dates = pd.to_datetime(values.drop_duplicates().astype(str), format=fmt, errors="coerce")
+            return digits if as_dates.notna().all() else 0
+    return 0
 
 
 def _is_year_ints(col: pd.Series) -> bool:
@@ -308,8 +321,11 @@ def _read_distinct(distinct: DistinctTimes, name: str, path: str, line: Callable
         times, fmt = col, ""
     else:
         raw = col.astype(str).str.strip()
-        kind = special_format(raw.iloc[distinct.sample]) if _is_text(col) or _is_year_ints(col) else None
+        digits = _date_digits(col)
+        kind = special_format(raw.iloc[distinct.sample]) if _is_text(col) or _is_year_ints(col) or digits else None
         times, fmt = parse_special(raw, kind) if kind else _to_datetime(raw, name, path, line)
+        if digits == 8:
+            fmt = "%Y%m%d"  # written back as read: 20240131
     if getattr(times.dt, "tz", None) is not None:  # a datetime column with a zone (pyarrow, Parquet, DataFrames)
         times, fmt = _wall_time(times)
     return _as_ns(times, name, path), fmt
@@ -354,6 +370,8 @@ def parse_special(raw: pd.Series, kind: str) -> tuple[pd.Series, str]:
             month = pd.to_numeric(parts["q"], errors="coerce") * 3 - 2
         elif "m" in parts:
             month = parts["m"].str.lower().str.rstrip(".").map(MONTH_NUMBERS)
+        elif "n" in parts:
+            month = pd.to_numeric(parts["n"], errors="coerce")
         else:
             month = pd.Series(1.0, index=parts.index)
         ok = (year.between(1678, 2261) & month.notna()).to_numpy()  # pandas' nanosecond range
@@ -374,7 +392,7 @@ def _layout_of(value: str, kind: str) -> str:
     """The strftime layout (plus %q for the quarter) that wrote `value`: '1998 Q1' -> '%Y Q%q'."""
     match = re.fullmatch(SPECIAL_FORMATS[kind], value)
     assert match is not None
-    codes = {"y": "%G" if kind == "week" else "%Y", "q": "%q", "w": "%V", "d": "%u"}
+    codes = {"y": "%G" if kind == "week" else "%Y", "q": "%q", "w": "%V", "d": "%u", "n": "%m"}
     if "m" in match.re.groupindex:
         codes["m"] = "%b" if len(match.group("m")) == 3 else "%B"
     spans = sorted((match.span(g), codes[g]) for g in match.re.groupindex if match.group(g) is not None)

@@ -74,6 +74,32 @@ def test_integer_year_column_is_an_annual_series(tmp_path: Path) -> None:
     assert written(panel, future) == ["1971", "1972"]
 
 
+@pytest.mark.parametrize(
+    ("column", "freq", "stamps", "layout"),
+    [
+        ("date", "D", pd.date_range("2023-12-20", periods=40, freq="D"), "%Y%m%d"),
+        ("month", "MS", pd.date_range("1926-07-01", periods=40, freq="MS"), "%Y%m"),
+    ],
+)
+def test_integer_dates_by_name_are_times(
+    tmp_path: Path, column: str, freq: str, stamps: pd.DatetimeIndex, layout: str
+) -> None:
+    # 20231220 or 192607, as finance and statistics exports write them and pandas reads them: integers
+    path = write_series(tmp_path / "d.csv", [int(t) for t in stamps.strftime(layout)], column=column)
+    assert pd.api.types.is_integer_dtype(pd.read_csv(path)[column])
+    panel = panel_of(path)
+    assert panel.freq == freq and list(panel.times) == list(stamps) and panel.time_format == layout
+    future = calendar.continue_times(panel.times[-1:], panel.freq, 2)[0]
+    assert written(panel, future) == list(pd.date_range(stamps[-1], periods=3, freq=freq)[1:].strftime(layout))
+
+
+@pytest.mark.parametrize("values", [[20231232, 20240101, 20240102], [202313, 202401, 202402], [1, 2, 3]])
+def test_integers_that_are_not_all_dates_are_not_a_time_column(values: list[int]) -> None:
+    df = pd.DataFrame({"date": values, "y": [1.0, 2.0, 3.0]})  # a 32nd day, a 13th month, a counter
+    with pytest.raises(ForecastError, match="no time column found"):
+        read.detect_date_column(df, None, "f.csv")
+
+
 def test_integer_counter_named_year_is_not_a_time_column() -> None:
     df = pd.DataFrame({"year": [1, 2, 3], "y": [1.0, 2.0, 3.0]})  # years since something: not dates
     with pytest.raises(ForecastError, match="no time column found"):
