@@ -128,9 +128,16 @@ def csv_header(path: Path) -> tuple[str, list[str]]:
     text = head.decode("utf-8-sig", errors="replace")
     if text.lstrip().lower().startswith(("<!doctype", "<html", "<?xml")):
         raise ForecastError(f"{path} is an HTML/XML page, not a CSV file")
-    header = text.splitlines()[0] if text.splitlines() else ""
+    lines = text.splitlines()
+    header = lines[0] if lines else ""
     sep = max([",", ";", "\t", "|"], key=header.count)
     if header.count(sep) == 0:
+        later = next((i for i, line in enumerate(lines[1:20], 2) if any(c in line for c in ",;\t|")), None)
+        if later is not None:  # notes above the header, as statistics offices export them
+            raise ForecastError(
+                f"{path} starts with {later - 1} line(s) of notes ({header[:60]!r}); the columns begin at "
+                f"line {later}: delete the lines above it"
+            )
         raise ForecastError(
             f"{path} has a single column ({header[:60]!r}); a CSV needs a time column and "
             "numeric columns separated by ',', ';' or tabs"

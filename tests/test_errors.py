@@ -131,6 +131,10 @@ RAW_CASES = {
         ["HTML", "not a CSV file"],
     ),
     "one column": (b"date\n2024-01-01\n2024-01-02\n", ["single column"]),
+    "notes above the header": (
+        b"Monthly sales\nSource: a statistics office\n\ndate,a\n2024-01-01,1\n",
+        ["starts with 3 line(s) of notes ('Monthly sales')", "the columns begin at line 4"],
+    ),
     "duplicate column names": (b"date,a,a\n2024-01-01,1,2\n", ["duplicate column names: a"]),
 }
 
