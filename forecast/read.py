@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.api import guess_datetime_format
 
 from forecast.config import DataConfig
 from forecast.errors import ForecastError
@@ -94,14 +95,18 @@ def read_table(path: str | Path, text_columns: list[str] | None = None) -> pd.Da
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ForecastError(f"{path} could not be parsed as CSV: {msg}") from None
     df.columns = [_clean_name(c) for c in df.columns]
-    zoned = [i for i, c in enumerate(df.columns) if isinstance(df[c].dtype, pd.DatetimeTZDtype)]
+    keep = list(range(len(df.columns)))  # the file's columns left, by position
+    if len(df.columns) == len(names):  # a trailing separator (Excel's `a,b,`): blank, empty columns
+        keep = [j for j, name in enumerate(names) if name or not df.iloc[:, j].isna().all()]
+        if sum(not names[j] for j in keep) > 1:
+            raise ForecastError(f"{path} has more than one column without a name that holds values; name them")
+        df = df.iloc[:, keep]
+    zoned = [k for k, dtype in enumerate(df.dtypes) if isinstance(dtype, pd.DatetimeTZDtype)]
     if zoned:  # pyarrow turned times with UTC offsets into UTC: read_times wants them as written
-        text = pd.read_csv(path, sep=sep, usecols=zoned, dtype=str, encoding="utf-8-sig", skipinitialspace=True)
-        for i in zoned:
-            df[df.columns[i]] = text.iloc[:, zoned.index(i)].to_numpy()
-    if len(df.columns) == len(names):  # a trailing separator (Excel's `a,b,`): a blank, empty column
-        blank = [c for c, name in zip(df.columns, names, strict=True) if not name and df[c].isna().all()]
-        df = df.drop(columns=blank)
+        usecols = [keep[k] for k in zoned]
+        text = pd.read_csv(path, sep=sep, usecols=usecols, dtype=str, encoding="utf-8-sig", skipinitialspace=True)
+        for k in zoned:
+            df[df.columns[k]] = text.iloc[:, usecols.index(keep[k])].to_numpy()
     if len(df) == 0:
         raise ForecastError(f"{path} has a header but no data rows")
     return df
@@ -129,11 +134,14 @@ def csv_header(path: Path) -> tuple[str, list[str]]:
     if text.lstrip().lower().startswith(("<!doctype", "<html", "<?xml")):
         raise ForecastError(f"{path} is an HTML/XML page, not a CSV file")
     lines = text.splitlines()
-    header = lines[0] if lines else ""
+    first = next((i for i, line in enumerate(lines) if line.strip()), 0)  # readers skip blank lines
+    header = lines[first] if lines else ""
     sep = max([",", ";", "\t", "|"], key=header.count)
     if header.count(sep) == 0:
-        later = next((i for i, line in enumerate(lines[1:20], 2) if any(c in line for c in ",;\t|")), None)
-        if later is not None:  # notes above the header, as statistics offices export them
+        # notes above the header, as statistics offices export them: the header is the first line
+        # with separators that is not all numbers (0,5 is a value with a decimal comma)
+        later = next((i for i, line in enumerate(lines[first + 1 : 20], first + 2) if _names_columns(line)), None)
+        if later is not None:
             raise ForecastError(
                 f"{path} starts with {later - 1} line(s) of notes ({header[:60]!r}); the columns begin at "
                 f"line {later}: delete the lines above it"
@@ -147,6 +155,12 @@ def csv_header(path: Path) -> tuple[str, list[str]]:
     if dupes:
         raise ForecastError(f"{path} has duplicate column names: {', '.join(dupes)}")
     return sep, names
+
+
+def _names_columns(line: str) -> bool:
+    """Whether a line could be a header: separated fields, not every one of them a number."""
+    fields = re.split(r"[,;\t|]", line)
+    return len(fields) > 1 and not all(re.fullmatch(r"\s*[-+]?[\d.]*\s*", f) for f in fields)
 
 
 def _clean_name(name: object) -> str:
@@ -207,7 +221,9 @@ def detect_date_column(df: pd.DataFrame, name: str | None, path: str) -> str:
         return name
     for col in df.columns:
         # by name, but never a numeric column such as a `day` counter
-        if str(col).lower() in DATE_NAMES and (not pd.api.types.is_numeric_dtype(df[col]) or _date_digits(df[col])):
+        if str(col).lower() in DATE_NAMES and (
+            not pd.api.types.is_numeric_dtype(df[col]) or _date_digits(df[col], str(col))
+        ):
             return str(col)
     for col in df.columns:
         if _is_text(df[col]) or pd.api.types.is_datetime64_any_dtype(df[col]):
@@ -228,12 +244,17 @@ def _all_times(sample: pd.Series) -> bool:
         return bool(pd.to_datetime(sample, errors="coerce").notna().all())
 
 
-def _date_digits(col: pd.Series) -> int:
-    """8 for integers that are all dates written YYYYMMDD (20240131), 6 for YYYYMM (202401), else 0."""
+MONTH_INT_NAMES = ("date", "ds", "period", "month", "mon", "yyyymm", "ym", "yearmonth", "year_month")
+
+
+def _date_digits(col: pd.Series, name: str) -> int:
+    """8 for integers that are all dates written YYYYMMDD (20240131), 6 for YYYYMM (202401) in a
+    column named for months or dates (not 199001 in a `quarter` or `week` column), else 0."""
     if not pd.api.types.is_integer_dtype(col) or col.isna().all():
         return 0
     values = col.dropna()
-    for digits, fmt in ((8, "%Y%m%d"), (6, "%Y%m")):
+    layouts = ((8, "%Y%m%d"), (6, "%Y%m")) if name.lower() in MONTH_INT_NAMES else ((8, "%Y%m%d"),)
+    for digits, fmt in layouts:
         if values.between(10 ** (digits - 1), 3 * 10 ** (digits - 1) - 1).all():
             as_dates = pd.to_datetime(values.drop_duplicates().astype(str), format=fmt, errors="coerce")
             return digits if as_dates.notna().all() else 0
@@ -328,8 +349,10 @@ def _read_distinct(distinct: DistinctTimes, name: str, path: str, line: Callable
         times, fmt = col, ""
     else:
         raw = col.astype(str).str.strip()
-        digits = _date_digits(col)
+        digits = _date_digits(col, name)
         kind = special_format(raw.iloc[distinct.sample]) if _is_text(col) or _is_year_ints(col) or digits else None
+        if kind == "year_month" and name.lower() not in MONTH_INT_NAMES:
+            kind = None  # 199001 in a `quarter` or `week` column is not January 1990
         times, fmt = parse_special(raw, kind) if kind else _to_datetime(raw, name, path, line)
         if digits == 8:
             fmt = "%Y%m%d"  # written back as read: 20240131
@@ -420,28 +443,44 @@ def format_times(times: np.ndarray, fmt: str) -> np.ndarray:
     return np.asarray(text, dtype=object)[inverse.reshape(-1)].reshape(np.shape(times))
 
 
-def is_day_first(raw: pd.Series, name: str, path: str, line: Callable[[int], str]) -> bool:
-    """Whether dates like 03/04/2024 put the day first: true when a first field exceeds 12, false
-    when a second one does. When neither does (monthly data on the 1st: 01/07/1991, 01/08/1991,
-    ...), the reading whose steps are regular wins: read month first, those are January 7, 8, ...
-    Where both readings are as regular (a few days or months), the dates are refused, not guessed."""
+def day_order(raw: pd.Series, name: str, path: str, line: Callable[[int], str]) -> tuple[bool, pd.Series | None]:
+    """Whether dates like 03/04/2024 put the day first, and the times so read where choosing took
+    reading them (else None): day first when a first field exceeds 12, month first when a second
+    one does. When neither does (monthly data on the 1st: 01/07/1991, 01/08/1991, ...), the
+    reading whose steps are regular wins: read month first, those are January 7, 8, ... Where
+    both readings are as regular (a few days or months), the dates are refused, not guessed."""
     fields = raw.str.extract(r"^(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b")
     first, second = (pd.to_numeric(fields[k], errors="coerce") for k in (0, 1))
     if (first > 12).any():
-        return True
+        return True, None
     differ = (first.notna() & (first != second)).to_numpy()  # 03/04/2024, not 03/03/2024 or 2024-03-04
     if (second > 12).any() or not differ.any():
-        return False
+        return False, None
     wall = raw.str.replace(ZONE_SUFFIX, "", regex=True)
-    readings = [pd.to_datetime(wall, errors="coerce", format="mixed", dayfirst=d) for d in (False, True)]
-    month_first, day_first = (_regularity(r) for r in readings)
-    if month_first == day_first:
+    month_first, day_first = (parse_times(wall, dayfirst=d) for d in (False, True))
+    by_month, by_day = _regularity(month_first), _regularity(day_first)
+    if by_month == by_day:
         i = int(np.flatnonzero(differ)[0])
         raise ForecastError(
             f"time column {name!r} in {path} reads as well day first as month first (line {line(i)}: "
             f"{raw.iloc[i]!r}); write its times as YYYY-MM-DD"
         )
-    return day_first > month_first
+    chosen = day_first if by_day > by_month else month_first
+    return by_day > by_month, chosen if wall.equals(raw) else None  # no zones stripped: the times
+
+
+def parse_times(raw: pd.Series, dayfirst: bool) -> pd.Series:
+    """Times in layouts other than ISO 8601 (NaT where a value is not one): in the first value's
+    layout, vectorized, where every value has it; else value by value (format="mixed", slow)."""
+    layout = guess_datetime_format(str(raw.iloc[0]), dayfirst=dayfirst) if len(raw) else None
+    if layout:
+        try:
+            times = pd.to_datetime(raw, format=layout, errors="coerce")
+            if pd.api.types.is_datetime64_dtype(times) and not (times.isna() & raw.notna()).any():
+                return times
+        except (ValueError, TypeError):
+            pass  # zones, mixed offsets: the row-by-row parse decides
+    return pd.to_datetime(raw, errors="coerce", format="mixed", dayfirst=dayfirst)
 
 
 def _regularity(times: pd.Series) -> float:
@@ -468,8 +507,9 @@ def _to_datetime(raw: pd.Series, name: str, path: str, line: Callable[[int], str
         except (ValueError, TypeError):
             pass  # the slower row-by-row parse below finds and names what is wrong
         try:
-            dayfirst = is_day_first(raw, name, path, line)
-            times = pd.to_datetime(raw, errors="coerce", format="mixed", dayfirst=dayfirst)
+            dayfirst, times = day_order(raw, name, path, line)
+            if times is None:
+                times = parse_times(raw, dayfirst)
             mixed = times.dtype == object  # pandas < 3 returns objects for mixed offsets
         except (ValueError, TypeError) as e:
             text = str(e).lower()
@@ -534,6 +574,8 @@ def to_numeric(df: pd.DataFrame, columns: list[str], path: str) -> np.ndarray:
                 hint = ""
                 if re.fullmatch(r"[-+]?\d+(,\d{3})+", value):  # 3,527: 3.527, or 3527 with a thousands comma?
                     hint = "; it could be a decimal comma or a thousands separator: write numbers as 3527 or 3.527"
+                elif re.fullmatch(DECIMAL_COMMA, value):  # 1,5 among values like 12.573
+                    hint = "; the column has numbers with a decimal comma and with a decimal point: write them one way"
                 raise ForecastError(
                     f"column {col!r} in {path} has a non-numeric value at line {i + 2}: {raw.iloc[i]!r}{hint}"
                 )
@@ -554,20 +596,23 @@ DECIMAL_COMMA = r"[-+]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?"
 def text_numbers(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     """A text column as numbers (NaN where a cell is not one), and where it is empty.
 
-    A column whose every number is written with a decimal comma (3,25; 1.234,5) reads as those
-    numbers when some value settles it: a comma followed by other than three digits, or a point
-    before a comma. 3,527 alone could be 3.527 or 3527: such a column stays unread (an error)."""
+    A column is read with a decimal comma (3,25; 1.234,5) when some value settles it (a comma
+    followed by other than three digits, or a point before a comma) and no value has a point
+    without a comma (12.573: a decimal point, or 12573?). 3,527 alone could be 3.527 or 3527:
+    such a column stays unread, an error. A cell that fits neither convention stays NaN, for the
+    caller to name by its line."""
     values = pd.to_numeric(raw, errors="coerce")
     text = raw.astype(str).str.strip()
     empty = raw.isna() | text.str.lower().isin(EMPTY_CELLS)
     if not (values.isna() & ~empty).any():
         return values, empty
     filled = text[~empty]
-    if filled.str.fullmatch(DECIMAL_COMMA).all():
-        settled = filled.str.contains(r",(?:\d{1,2}|\d{4,})$") | filled.str.contains(r"\..*,")
-        if settled.any():
-            points = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
-            return pd.to_numeric(points, errors="coerce").where(~empty), empty
+    comma = filled.str.fullmatch(DECIMAL_COMMA)
+    settled = comma & (filled.str.contains(r",(?:\d{1,2}|\d{4,})$") | filled.str.contains(r"\..*,"))
+    point_only = filled.str.contains(".", regex=False) & ~filled.str.contains(",", regex=False)  # 12.573
+    if settled.any() and not point_only.any():
+        points = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        return pd.to_numeric(points.where(text.str.fullmatch(DECIMAL_COMMA)), errors="coerce"), empty
     return values, empty
 
 

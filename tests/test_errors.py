@@ -131,6 +131,8 @@ RAW_CASES = {
         ["HTML", "not a CSV file"],
     ),
     "one column": (b"date\n2024-01-01\n2024-01-02\n", ["single column"]),
+    "one column of decimal commas": (b"y\n0,5\n1,5\n", ["single column"]),
+    "two blank names holding values": (b"date,,a,\n2024-01-01,1,2,3\n", ["more than one column without a name"]),
     "notes above the header": (
         b"Monthly sales\nSource: a statistics office\n\ndate,a\n2024-01-01,1\n",
         ["starts with 3 line(s) of notes ('Monthly sales')", "the columns begin at line 4"],
@@ -243,6 +245,17 @@ def test_a_trailing_separator_adds_no_column(cli: Cli, tmp_path: Path) -> None:
     assert torch.load(run / "model.pt", weights_only=True)["columns"] == ["b"]
 
 
+def test_a_trailing_separator_in_a_long_file_adds_no_column(tmp_path: Path) -> None:
+    frame = pd.concat([base().assign(store=k) for k in ("s0", "s1")])[["store", "date", "a"]]
+    path = tmp_path / "long.csv"
+    path.write_text(
+        "\n" + frame.to_csv(index=False, date_format=DATE_FORMAT).replace("\n", ",\n")
+    )  # a blank first line too
+    panel = load_panel(DataConfig(path=str(path), id_column="store"))
+    assert panel.columns == ["a"] and panel.ids == ["s0", "s1"]
+    np.testing.assert_allclose(panel.values[:, 0], frame["a"].to_numpy())
+
+
 def test_decimal_commas_read_as_the_numbers_they_are(tmp_path: Path) -> None:
     # a spreadsheet export from much of Europe: ';' between columns, ',' before the decimals and
     # '.' between thousands (b is in the thousands: 1.234,567)
@@ -267,6 +280,8 @@ def test_decimal_commas_read_as_the_numbers_they_are(tmp_path: Path) -> None:
         (["3.25", "1234.5"], [3.25, 1234.5]),
         (["3,527", "1,250"], [np.nan, np.nan]),  # a decimal comma or a thousands one: not guessed
         (["3,25", "3.5"], [np.nan, 3.5]),  # two conventions in one column: not guessed
+        (["12.573", "12.100", "1,5"], [12.573, 12.1, np.nan]),  # one stray comma does not make 12573
+        (["12,57", "-", "3,5"], [12.57, np.nan, 3.5]),  # a bad cell is left for its line to be named
     ],
 )
 def test_text_numbers(cells: list[str], expected: list[float]) -> None:

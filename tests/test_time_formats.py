@@ -93,11 +93,22 @@ def test_integer_dates_by_name_are_times(
     assert written(panel, future) == list(pd.date_range(stamps[-1], periods=3, freq=freq)[1:].strftime(layout))
 
 
-@pytest.mark.parametrize("values", [[20231232, 20240101, 20240102], [202313, 202401, 202402], [1, 2, 3]])
-def test_integers_that_are_not_all_dates_are_not_a_time_column(values: list[int]) -> None:
-    df = pd.DataFrame({"date": values, "y": [1.0, 2.0, 3.0]})  # a 32nd day, a 13th month, a counter
+@pytest.mark.parametrize(
+    ("column", "values"),
+    [
+        ("date", [20231232, 20240101, 20240102]),  # a 32nd day
+        ("date", [202313, 202401, 202402]),  # a 13th month
+        ("date", [1, 2, 3]),  # a counter
+        ("quarter", [199001, 199002, 199003]),  # year and quarter, not months
+        ("week", [202401, 202402, 202403]),  # year and week
+    ],
+)
+def test_integers_that_are_not_dates_are_not_a_time_column(column: str, values: list[int]) -> None:
+    df = pd.DataFrame({column: values, "y": [1.0, 2.0, 3.0]})
     with pytest.raises(ForecastError, match="no time column found"):
         read.detect_date_column(df, None, "f.csv")
+    with pytest.raises(ForecastError, match="not a time at line 2"):  # named as the time column: still not months
+        read.read_times(df[column], column, "f.csv")
 
 
 def test_integer_counter_named_year_is_not_a_time_column() -> None:
