@@ -166,8 +166,12 @@ def train(
         ),
     ] = None,
     data: Annotated[str | None, typer.Option(help="CSV or Parquet file to train on.")] = None,
-    target: Annotated[list[str] | None, typer.Option(help="Column to forecast (repeat for several).")] = None,
-    features: Annotated[list[str] | None, typer.Option(help="Extra input column (repeat for several).")] = None,
+    target: Annotated[
+        list[str] | None, typer.Option(help="Column to forecast (repeat, or separate with commas, for several).")
+    ] = None,
+    features: Annotated[
+        list[str] | None, typer.Option(help="Extra input column (repeat, or separate with commas, for several).")
+    ] = None,
     lookback: Annotated[int | None, typer.Option(help="Input window length.")] = None,
     horizon: Annotated[int | None, typer.Option(help="Steps to forecast.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Maximum training epochs.")] = None,
@@ -196,11 +200,31 @@ def train(
             refuse_with_resume(resume, {**others, **{flag(name): given[name] for name in CONFIG_FLAGS}})
             cfg = api.saved_config(resume)
         else:
+            check_config_argument(config_file, target, features)
             values = {key: given[name] for name, key in CONFIG_FLAGS.items()}
+            values["data.target"], values["data.features"] = columns(target), columns(features)
             cfg = api.training_config(config_file, data, values, set_ or [])
         with sigterm_interrupts():
             summary = api.train(cfg, out=out, force=force, resume=resume, log=err, quiet=quiet)
         report_training(summary)
+
+
+def columns(values: list[str] | None) -> list[str] | None:
+    """--target/--features values, each of which may name several columns: a,b."""
+    if values is None:
+        return None
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+
+
+def check_config_argument(config_file: Path | None, target: list[str] | None, features: list[str] | None) -> None:
+    """`--target a b` makes b the CONFIG.yaml argument: say how to give several columns."""
+    if config_file is None or config_file.exists() or config_file.suffix.lower() in (".yaml", ".yml"):
+        return
+    if target or features:
+        raise ForecastError(
+            f"{str(config_file)!r} is not a config file; to give several columns, repeat the flag "
+            "(--target a --target b) or separate them with commas (--target a,b)"
+        )
 
 
 def report_training(summary: Any) -> None:

@@ -193,6 +193,18 @@ def test_multi_target_and_features(cli: Cli, multi_csv: Path, tmp_path: Path) ->
     assert "targets: a, b; features: c" in cli.ok("info", run).stdout
 
 
+def test_columns_separated_by_commas(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:
+    cli.train(multi_csv, tmp_path / "run", "--target", "a,b", "--features", "c")
+    assert torch.load(tmp_path / "run" / "model.pt", weights_only=True)["columns"] == ["a", "b", "c"]
+
+
+def test_columns_separated_by_spaces_say_how_to_give_several(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:
+    # `--target a b` makes b the CONFIG.yaml argument
+    result = cli("train", "--data", multi_csv, "--out", tmp_path / "run", "--target", "a", "b", *SMALL)
+    assert_user_error(result, "'b' is not a config file", "--target a --target b", "--target a,b")
+    assert not (tmp_path / "run").exists()
+
+
 def test_long_format_series(cli: Cli, long_csv: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     cli.train(long_csv, run, "--set", "data.id_column=id", "--target", "y", "--features", "x")
