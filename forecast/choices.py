@@ -14,6 +14,7 @@ import numpy as np
 
 from forecast import metrics
 from forecast.config import Config
+from forecast.errors import ForecastError
 
 MIN_STEPS_PER_EPOCH = 25  # small data: an epoch draws at least this many batches, so 20 epochs train
 MAX_STEPS_PER_EPOCH = 100  # long data: at most this many, so training time stops growing with length
@@ -204,17 +205,39 @@ def step_seconds(freq: str) -> float | None:
         return None
 
 
-def choose_sizes(cfg: Config, season: int, freq: str, train_rows: int) -> list[str]:
-    """Fill in horizon, lookback, season and segment left unset; return what was chosen, to print."""
+SHORT_SERIES_PARTS = 5  # a horizon chosen for a short series is at most this fraction of its rows
+MIN_ROWS = 10  # fewer rows leave no room for training windows beside a validation and a test window
+MIN_SEASON_WINDOWS = 4  # training windows a short series must keep for its lookback to grow to a season
+
+
+def choose_sizes(cfg: Config, season: int, freq: str, train_rows: int, rows: int | None = None) -> list[str]:
+    """Fill in horizon, lookback, season and segment left unset; return what was chosen, to print.
+    `rows`: a series' length (the median one): the horizon is at most a fifth of it, so that a
+    short series still has room for a test part, a validation part and training windows."""
     chosen = []
     model = cfg.model
     if not model.season:
         model.season = season
     if not model.horizon:
+        if rows is not None and rows < MIN_ROWS:
+            raise ForecastError(
+                f"a series of {rows} rows is too short to train and test a forecaster on; it needs at least "
+                f"{MIN_ROWS} (training windows, then a validation and a test window)"
+            )
         model.horizon = default_horizon(model.season, step_seconds(freq))
-        chosen.append(f"horizon {model.horizon}")
+        if rows is not None and model.horizon > max(rows // SHORT_SERIES_PARTS, 1):
+            model.horizon = max(rows // SHORT_SERIES_PARTS, 1)
+            chosen.append(f"horizon {model.horizon} (a fifth of the {rows} rows: a short series)")
+        else:
+            chosen.append(f"horizon {model.horizon}")
     if not model.lookback:
         model.lookback = default_lookback(model.horizon, model.season, train_rows, step_seconds(freq))
+        if rows is not None and 1 < model.season and model.lookback < model.season:
+            # a short series: one whole season in the window (a seasonal forecast to start from)
+            # where the training part, after a horizon each for validation and test, keeps windows
+            train_after = min(train_rows, rows - 2 * model.horizon)
+            if train_after - model.horizon - model.season + 1 >= MIN_SEASON_WINDOWS:
+                model.lookback = model.season
         chosen.append(f"lookback {model.lookback}")
     if not model.segment:
         model.segment = default_segment(model.lookback)

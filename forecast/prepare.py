@@ -127,7 +127,8 @@ def choose_sizes(cfg: Config, panel: Panel) -> list[str]:
     process's series, under sharding), where unset."""
     lengths = np.concatenate(gather(panel.lengths()))  # unsharded, every process adds the same lengths
     train_rows = int(np.median(split_borders(lengths, cfg.data.split, strict=False)[:, 0]))
-    return choices.choose_sizes(cfg, calendar.season_length(panel.freq), panel.freq, train_rows)
+    rows = int(np.median(lengths))
+    return choices.choose_sizes(cfg, calendar.season_length(panel.freq), panel.freq, train_rows, rows)
 
 
 def drop_short_series(panel: Panel, cfg: Config, log: Log) -> Panel:
@@ -201,6 +202,8 @@ def init_highway(model: Forecaster, prep: Prepared, cfg: Config) -> str:
     def residuals(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Normalized target windows (W, L, T) and the residuals (W, H, T) the highway should predict,
         in the units the model's own normalization gives them."""
+        if len(s) == 0:  # none here (a short series, or another process's share): nothing to normalize
+            return np.zeros((0, L, T)), np.zeros((0, H, T))
         x, y = torch.from_numpy(windows.past_targets(s)), torch.from_numpy(windows.targets(s))
         xn, base, spread = model.normalize(x, T)
         assert base is not None  # norm last or seasonal: the base forecast

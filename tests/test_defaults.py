@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import Cli, write_csv
+from helpers import Cli, assert_user_error, write_csv
 
 from forecast import choices, config, pipeline, prepare
 from forecast.config import Config, TrainConfig
@@ -67,6 +67,34 @@ def test_six_years_of_monthly_data_train_with_sizes_from_the_data(cli: Cli, tmp_
     cli.ok("predict", run)
     forecast = pd.read_csv(run / "forecast.csv")
     assert list(forecast["timestamp"].str[:10]) == [f"2021-{m:02d}-01" for m in range(1, 13)]
+
+
+@pytest.mark.parametrize(
+    ("rows", "horizon", "lookback"),
+    [
+        (72, 12, 19),  # six years: a year ahead, as before
+        (50, 10, 12),  # a short series: a fifth of its rows ahead, and one whole season seen
+        (40, 8, 12),
+        (30, 6, 7),  # too short to see a season and keep 4 training windows
+        (10, 2, 2),
+    ],
+)
+def test_short_monthly_series_get_sizes_that_leave_every_part_a_window(rows: int, horizon: int, lookback: int) -> None:
+    cfg = Config()
+    train_rows = int(rows * 0.7)
+    chosen = choices.choose_sizes(cfg, season=12, freq="MS", train_rows=train_rows, rows=rows)
+    assert (cfg.model.horizon, cfg.model.lookback) == (horizon, lookback)
+    assert ("a short series" in chosen[0]) == (horizon < 12)
+    # validation and test get a horizon each (fit_borders); training keeps windows
+    borders = prepare.fit_borders(np.array([[train_rows, int(rows * 0.8), rows]]), cfg)
+    assert borders[0, 0] - horizon - lookback + 1 >= 1
+
+
+def test_a_series_too_short_to_train_and_test_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
+    data = write_csv(tmp_path / "tiny.csv", monthly_frame(9))
+    result = cli("train", "--data", data, "--out", tmp_path / "run", "--device", "cpu", "--quiet")
+    assert_user_error(result, "a series of 9 rows is too short", "at least 10")
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_short_validation_part_takes_one_horizon_from_train() -> None:
