@@ -27,6 +27,11 @@ def metrics_table(result: dict[str, Any]) -> str:
     ]
     for name, m in result["models"].items():
         lines.append(f"{name:<16}" + "".join(score_cell(m[c]) for c in cols))
+    season, lookback = result.get("season", 0), result.get("lookback", 0)
+    if 1 < season and 0 < lookback < season:  # metrics.seasonal_naive reaches back no further than the window
+        lines.append(
+            f"seasonal_naive: the lookback ({lookback}) is under a season ({season}), so it repeats the last value"
+        )
     if "intervals" in result:
         iv = result["intervals"]
         lines.append(

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from forecast import metrics
+from forecast import metrics, report
 
 
 def tiny_scores() -> metrics.Scores:
@@ -150,3 +150,12 @@ def test_train_stats_match_a_loop_over_series() -> None:
             diffs = np.abs(rows[lag:] - rows[:-lag]) if len(rows) > lag else np.ones((1, n_targets))
             np.testing.assert_allclose(std[s], rows.std(axis=0), rtol=1e-9, atol=1e-12)
             np.testing.assert_allclose(scale[s], diffs.mean(axis=0), rtol=1e-9, atol=1e-12)
+
+
+def test_the_table_says_when_seasonal_naive_cannot_reach_a_season() -> None:
+    scores = dict.fromkeys(("mse_z", "mae_z", "mae", "rmse", "mape", "smape", "mase"), 1.0)
+    result = {"split": "test", "windows": 3, "horizon": 6, "targets": ["y"], "models": {"model": scores}}
+    note = "seasonal_naive: the lookback (7) is under a season (12), so it repeats the last value"
+    assert note in report.metrics_table({**result, "season": 12, "lookback": 7})
+    assert "seasonal_naive:" not in report.metrics_table({**result, "season": 12, "lookback": 24})
+    assert "seasonal_naive:" not in report.metrics_table({**result, "season": 1, "lookback": 7})
