@@ -462,8 +462,8 @@ def day_order(raw: pd.Series, name: str, path: str, line: Callable[[int], str]) 
     if by_month == by_day:
         i = int(np.flatnonzero(differ)[0])
         raise ForecastError(
-            f"time column {name!r} in {path} reads as well day first as month first (line {line(i)}: "
-            f"{raw.iloc[i]!r}); write its times as YYYY-MM-DD"
+            f"time column {name!r} in {path} could be day/month or month/day (line {line(i)}: {raw.iloc[i]!r}), "
+            "and both read as regular steps; write its times as YYYY-MM-DD"
         )
     chosen = day_first if by_day > by_month else month_first
     return by_day > by_month, chosen if wall.equals(raw) else None  # no zones stripped: the times

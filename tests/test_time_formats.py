@@ -181,7 +181,9 @@ def test_monthly_dates_on_the_first_read_in_the_order_that_makes_them_monthly(tm
 
 def test_dates_as_regular_either_way_round_are_an_error_not_a_guess(tmp_path: Path) -> None:
     days = ["01/01/2024", "01/02/2024", "01/03/2024", "01/04/2024", "01/05/2024"]  # Jan 1..5, or Jan..May
-    with pytest.raises(ForecastError, match=r"reads as well day first as month first \(line 3: '01/02/2024'\)"):
+    with pytest.raises(
+        ForecastError, match=r"could be day/month or month/day \(line 3: '01/02/2024'\), and both read as regular"
+    ):
         panel_of(write_series(tmp_path / "d.csv", days))
 
 
