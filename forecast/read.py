@@ -134,18 +134,22 @@ def csv_header(path: Path) -> tuple[str, list[str]]:
     if text.lstrip().lower().startswith(("<!doctype", "<html", "<?xml")):
         raise ForecastError(f"{path} is an HTML/XML page, not a CSV file")
     lines = text.splitlines()
-    first = next((i for i, line in enumerate(lines) if line.strip()), 0)  # readers skip blank lines
+    filled = [i for i, line in enumerate(lines) if line.strip()]  # readers skip blank lines
+    first = filled[0] if filled else 0
     header = lines[first] if lines else ""
     sep = max([",", ";", "\t", "|"], key=header.count)
-    if header.count(sep) == 0:
-        # notes above the header, as statistics offices export them: the header is the first line
-        # with separators that is not all numbers (0,5 is a value with a decimal comma)
+    # notes above the header, as statistics offices export them: a first line without separators,
+    # or one followed by a line without any ("Retail sales, monthly" then "Source: ..."); the
+    # header is the first later line with separators that is not all numbers (0,5: a decimal comma)
+    second = lines[filled[1]] if len(filled) > 1 else ""
+    if header.count(sep) == 0 or (second.count(sep) == 0 and not _names_columns(second)):
         later = next((i for i, line in enumerate(lines[first + 1 : 20], first + 2) if _names_columns(line)), None)
         if later is not None:
             raise ForecastError(
                 f"{path} starts with {later - 1} line(s) of notes ({header[:60]!r}); the columns begin at "
                 f"line {later}: delete the lines above it"
             )
+    if header.count(sep) == 0:
         raise ForecastError(
             f"{path} has a single column ({header[:60]!r}); a CSV needs a time column and "
             "numeric columns separated by ',', ';' or tabs"

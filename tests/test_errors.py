@@ -131,6 +131,10 @@ RAW_CASES = {
         ["HTML", "not a CSV file"],
     ),
     "one column": (b"date\n2024-01-01\n2024-01-02\n", ["single column"]),
+    "notes with a comma above the header": (
+        b"Retail sales, monthly\nSource: a statistics office\ndate,a\n2024-01-01,1\n",
+        ["starts with 2 line(s) of notes ('Retail sales, monthly')", "the columns begin at line 3"],
+    ),
     "one column of decimal commas": (b"y\n0,5\n1,5\n", ["single column"]),
     "two blank names holding values": (b"date,,a,\n2024-01-01,1,2,3\n", ["more than one column without a name"]),
     "notes above the header": (
