@@ -86,6 +86,8 @@ def read_table(path: str | Path, text_columns: list[str] | None = None) -> pd.Da
             raise ForecastError(f"reading {path} needs pyarrow: pip install pyarrow") from None
         except Exception as e:  # pyarrow raises many types for a bad file
             raise ForecastError(f"{path} is not a readable Parquet file ({type(e).__name__})") from None
+    if path.suffix.lower() in (".xlsx", ".xlsm", ".xls", ".ods"):
+        raise ForecastError(f"{path} is a spreadsheet workbook, which is not read: save its sheet as CSV and pass that")
     sep, names = csv_header(path)
     try:
         df = _read_csv_fast(path, sep, [c for c in text_columns or [] if c in names])

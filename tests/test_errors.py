@@ -131,6 +131,7 @@ RAW_CASES = {
         ["HTML", "not a CSV file"],
     ),
     "one column": (b"date\n2024-01-01\n2024-01-02\n", ["single column"]),
+    "a workbook": (b"PK\x03\x04\x14\x00\x06\x00", ["is a spreadsheet workbook", "save its sheet as CSV"]),
     "notes with a comma above the header": (
         b"Retail sales, monthly\nSource: a statistics office\ndate,a\n2024-01-01,1\n",
         ["starts with 2 line(s) of notes ('Retail sales, monthly')", "the columns begin at line 3"],
@@ -148,7 +149,7 @@ RAW_CASES = {
 @pytest.mark.parametrize("case", RAW_CASES)
 def test_unreadable_files(cli: Cli, tmp_path: Path, case: str) -> None:
     content, fragments = RAW_CASES[case]
-    path = tmp_path / ("empty.csv" if case == "empty file" else "bad.csv")
+    path = tmp_path / {"empty file": "empty.csv", "a workbook": "book.xlsx"}.get(case, "bad.csv")
     path.write_bytes(content)
     line = assert_user_error(train(cli, path), *fragments)
     assert path.name in line
