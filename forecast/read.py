@@ -39,6 +39,7 @@ SPECIAL_FORMATS = {
     "month_name_first": rf"{MONTH}[\s./,-]*(?P<y>\d{{4}})",
     "week": r"(?P<y>\d{4})-?W(?P<w>\d{2})(?:-?(?P<d>[1-7]))?",
     "year_month": r"(?P<y>[12]\d{3})(?P<n>0[1-9]|1[0-2])",  # 199107, as an integer column holds it
+    "month_number": r"(?P<y>\d{4})[\s-]?[Mm](?P<n>1[0-2]|0?[1-9])",  # 2015M01 (Eurostat), 2015M1 (IMF)
 }
 
 

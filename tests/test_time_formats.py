@@ -74,6 +74,17 @@ def test_integer_year_column_is_an_annual_series(tmp_path: Path) -> None:
     assert written(panel, future) == ["1971", "1972"]
 
 
+@pytest.mark.parametrize(("padded", "written_as"), [(True, "%YM%m"), (False, "")])
+def test_month_numbers_after_an_m_are_month_starts(tmp_path: Path, padded: bool, written_as: str) -> None:
+    # 2015M01 (Eurostat) or 2015M1 (IMF); October to December must not read as January
+    months = pd.date_range("2015-01-01", periods=30, freq="MS")
+    times = [f"{t.year}M{t.month:02d}" if padded else f"{t.year}M{t.month}" for t in months]
+    panel = panel_of(write_series(tmp_path / "m.csv", times, column="period"))
+    assert panel.freq == "MS" and list(panel.times) == list(months) and panel.time_format == written_as
+    if padded:
+        assert written(panel, panel.times[9:10]) == ["2015M10"]
+
+
 @pytest.mark.parametrize(
     ("column", "freq", "stamps", "layout"),
     [
