@@ -598,28 +598,40 @@ def to_numeric(df: pd.DataFrame, columns: list[str], path: str) -> np.ndarray:
 EMPTY_CELLS = ("", "nan", "na", "null", "none", "n/a")
 # numbers with a decimal comma, as spreadsheets in much of Europe write them: 3,25 or 1.234,5
 DECIMAL_COMMA = r"[-+]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?"
+# numbers with thousands commas, as US and UK exports write them: 1,234.5 or 1,234,567
+THOUSANDS_COMMA = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 
 
 def text_numbers(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     """A text column as numbers (NaN where a cell is not one), and where it is empty.
 
-    A column is read with a decimal comma (3,25; 1.234,5) when some value settles it (a comma
-    followed by other than three digits, or a point before a comma) and no value has a point
-    without a comma (12.573: a decimal point, or 12573?). 3,527 alone could be 3.527 or 3527:
-    such a column stays unread, an error. A cell that fits neither convention stays NaN, for the
-    caller to name by its line."""
+    Commas are read in the convention some value settles, and only then:
+    - a decimal comma (3,25; 1.234,5) where a comma is followed by other than three digits, or a
+      point comes before a comma, and no value has a point without a comma (12.573);
+    - thousands commas (1,234.5; 1,234,567) where a comma group comes before a point or another
+      comma group.
+    3,527 alone could be 3.527 or 3527: such a column stays unread, an error. A column whose every
+    value ends in % (5.2%) reads as the numbers before it. A cell that fits no convention stays
+    NaN, for the caller to name by its line."""
     values = pd.to_numeric(raw, errors="coerce")
     text = raw.astype(str).str.strip()
     empty = raw.isna() | text.str.lower().isin(EMPTY_CELLS)
     if not (values.isna() & ~empty).any():
         return values, empty
+    if text[~empty].str.endswith("%").all():  # 5.2%: percent, kept in percent
+        text = text.str.removesuffix("%").str.strip()
+        values = pd.to_numeric(text.where(~empty), errors="coerce")
     filled = text[~empty]
     comma = filled.str.fullmatch(DECIMAL_COMMA)
-    settled = comma & (filled.str.contains(r",(?:\d{1,2}|\d{4,})$") | filled.str.contains(r"\..*,"))
+    decimal_comma = comma & (filled.str.contains(r",(?:\d{1,2}|\d{4,})$") | filled.str.contains(r"\..*,"))
     point_only = filled.str.contains(".", regex=False) & ~filled.str.contains(",", regex=False)  # 12.573
-    if settled.any() and not point_only.any():
+    if decimal_comma.any() and not point_only.any():
         points = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
         return pd.to_numeric(points.where(text.str.fullmatch(DECIMAL_COMMA)), errors="coerce"), empty
+    thousands = filled.str.fullmatch(THOUSANDS_COMMA) & filled.str.contains(r",\d{3}[.,]")
+    if thousands.any():
+        plain = text.str.replace(",", "", regex=False)
+        return pd.to_numeric(plain.where(text.str.fullmatch(THOUSANDS_COMMA)), errors="coerce"), empty
     return values, empty
 
 

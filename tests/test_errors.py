@@ -287,6 +287,11 @@ def test_decimal_commas_read_as_the_numbers_they_are(tmp_path: Path) -> None:
         (["3,25", "3.5"], [np.nan, 3.5]),  # two conventions in one column: not guessed
         (["12.573", "12.100", "1,5"], [12.573, 12.1, np.nan]),  # one stray comma does not make 12573
         (["12,57", "-", "3,5"], [12.57, np.nan, 3.5]),  # a bad cell is left for its line to be named
+        (["1,234.5", "3,527", "12.5"], [1234.5, 3527.0, 12.5]),  # thousands commas, settled by 1,234.5
+        (["1,234,567", "3,527"], [1234567.0, 3527.0]),  # settled by two comma groups
+        (["1,234.5", "3,25"], [np.nan, 3.25]),  # two conventions: the odd one out is named
+        (["5.2%", "4%", ""], [5.2, 4.0, np.nan]),  # percent, kept in percent
+        (["5,2%", "4,75%"], [5.2, 4.75]),
     ],
 )
 def test_text_numbers(cells: list[str], expected: list[float]) -> None:
