@@ -210,7 +210,7 @@ MIN_ROWS = 10  # fewer rows leave no room for training windows beside a validati
 MIN_SEASON_WINDOWS = 4  # training windows a short series must keep for its lookback to grow to a season
 
 
-def choose_sizes(cfg: Config, season: int, freq: str, train_rows: int, rows: int | None = None) -> list[str]:
+def choose_sizes(cfg: Config, season: int, freq: str, train_rows: int, rows: int) -> list[str]:
     """Fill in horizon, lookback, season and segment left unset; return what was chosen, to print.
     `rows`: a series' length (the median one): the horizon is at most a fifth of it, so that a
     short series still has room for a test part, a validation part and training windows."""
@@ -219,20 +219,20 @@ def choose_sizes(cfg: Config, season: int, freq: str, train_rows: int, rows: int
     if not model.season:
         model.season = season
     if not model.horizon:
-        if rows is not None and rows < MIN_ROWS:
+        if rows < MIN_ROWS:
             raise ForecastError(
                 f"a series of {rows} rows is too short to train and test a forecaster on; it needs at least "
                 f"{MIN_ROWS} (training windows, then a validation and a test window)"
             )
         model.horizon = default_horizon(model.season, step_seconds(freq))
-        if rows is not None and model.horizon > max(rows // SHORT_SERIES_PARTS, 1):
+        if model.horizon > max(rows // SHORT_SERIES_PARTS, 1):
             model.horizon = max(rows // SHORT_SERIES_PARTS, 1)
             chosen.append(f"horizon {model.horizon} (a fifth of the {rows} rows: a short series)")
         else:
             chosen.append(f"horizon {model.horizon}")
     if not model.lookback:
         model.lookback = default_lookback(model.horizon, model.season, train_rows, step_seconds(freq))
-        if rows is not None and 1 < model.season and model.lookback < model.season:
+        if 1 < model.season and model.lookback < model.season:
             # a short series: one whole season in the window (a seasonal forecast to start from)
             # where the training part, after a horizon each for validation and test, keeps windows
             train_after = min(train_rows, rows - 2 * model.horizon)

@@ -108,8 +108,8 @@ def read_table(path: str | Path, text_columns: list[str] | None = None) -> pd.Da
     if zoned:  # pyarrow turned times with UTC offsets into UTC: read_times wants them as written
         usecols = [keep[k] for k in zoned]
         text = pd.read_csv(path, sep=sep, usecols=usecols, dtype=str, encoding="utf-8-sig", skipinitialspace=True)
-        for k in zoned:
-            df[df.columns[k]] = text.iloc[:, usecols.index(keep[k])].to_numpy()
+        for i, k in enumerate(zoned):  # usecols ascend, as read_csv returns them
+            df[df.columns[k]] = text.iloc[:, i].to_numpy()
     if len(df) == 0:
         raise ForecastError(f"{path} has a header but no data rows")
     return df

@@ -291,5 +291,5 @@ def test_run_from_before_the_highway_predicts_the_same(tmp_path: Path) -> None:
 
 def test_explicit_sizes_are_kept() -> None:
     cfg = config.check(config.apply_overrides(Config(), ["model.lookback=48", "model.horizon=6", "model.segment=1"]))
-    assert choices.choose_sizes(cfg, season=24, freq="h", train_rows=1000) == []
+    assert choices.choose_sizes(cfg, season=24, freq="h", train_rows=1000, rows=1500) == []
     assert (cfg.model.lookback, cfg.model.horizon, cfg.model.season) == (48, 6, 24)
