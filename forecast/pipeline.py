@@ -469,13 +469,17 @@ def pick_series(ids: list[str], series: str | None) -> int:
     return ids.index(series) if series is not None else 0
 
 
-def read_written(path: Path, series: str) -> pd.DataFrame | None:
-    """A predictions or forecast CSV that `predict` wrote, limited to one series; None when absent."""
+def read_written(path: Path, series: str, time_format: str) -> pd.DataFrame | None:
+    """A predictions or forecast CSV that `predict` wrote, limited to one series; None when absent.
+    Its times are in the data's layout (`time_format`, the training data's; a file predicted from
+    other data may have another, which the reader then finds)."""
     if not path.is_file():
         return None
-    frame = pd.read_csv(path, dtype={"series": str, "target": str})
+    frame = pd.read_csv(path, dtype={"series": str, "target": str, **dict.fromkeys(TIME_COLUMNS, str)})
     for column in TIME_COLUMNS:
-        frame[column] = pd.to_datetime(frame[column], format="ISO8601")
+        if column not in frame:
+            raise ForecastError(f"{path} has no {column!r} column; write it again with forecast predict")
+        frame[column] = read.read_written_times(frame[column], time_format, column, str(path))
     if "series" in frame:
         frame = frame[frame["series"] == series]
     return frame.reset_index(drop=True)
@@ -483,7 +487,7 @@ def read_written(path: Path, series: str) -> pd.DataFrame | None:
 
 def backtest_to_plot(run: Run, prep: Prepared, pick: int) -> tuple[pd.DataFrame | None, str]:
     """The last origins of RUN/predictions.csv, or else a backtest of the test split (None: no window)."""
-    written = read_written(run.path / "predictions.csv", prep.panel.ids[pick])
+    written = read_written(run.path / "predictions.csv", prep.panel.ids[pick], prep.panel.time_format)
     if written is not None and len(written):
         last = np.sort(written["origin"].unique())[-BACKTEST_PLOT_ORIGINS:]
         return written[written["origin"].isin(last)], "Backtest in predictions.csv"
@@ -497,7 +501,7 @@ def backtest_to_plot(run: Run, prep: Prepared, pick: int) -> tuple[pd.DataFrame 
 def forecast_to_plot(run: Run, prep: Prepared, pick: int) -> tuple[pd.DataFrame, str]:
     """RUN/forecast.csv, or else the forecast after the training data, with the title's note on its source."""
     sid = prep.panel.ids[pick]
-    written = read_written(run.path / "forecast.csv", sid)
+    written = read_written(run.path / "forecast.csv", sid, prep.panel.time_format)
     if written is not None and len(written):
         return written, " (forecast.csv)"
     forecast = forecast_frame(run, prep, run.half_width(None))

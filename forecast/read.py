@@ -450,6 +450,17 @@ def format_times(times: np.ndarray, fmt: str) -> np.ndarray:
     return np.asarray(text, dtype=object)[inverse.reshape(-1)].reshape(np.shape(times))
 
 
+def read_written_times(raw: pd.Series, fmt: str, name: str, path: str) -> pd.Series:
+    """Times this tool wrote in `fmt` (a Panel.time_format; "" for ISO 8601) read back, naive, as
+    read_times reads them from data. Text in another layout is read as data is."""
+    text = raw.astype(str).str.strip()
+    if fmt and "%q" not in fmt and "%V" not in fmt:  # strftime layouts read back directly
+        times = pd.to_datetime(text, format=fmt, errors="coerce")
+        if not times.isna().any():
+            return times
+    return read_times(text, name, path)[0]
+
+
 def day_order(raw: pd.Series, name: str, path: str, line: Callable[[int], str]) -> tuple[bool, pd.Series | None]:
     """Whether dates like 03/04/2024 put the day first, and the times so read where choosing took
     reading them (else None): day first when a first field exceeds 12, month first when a second

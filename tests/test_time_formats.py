@@ -270,6 +270,37 @@ def test_predictions_csv_writes_quarters(tmp_path: Path) -> None:
     assert rows["timestamp"].str.fullmatch(r"\d{4}Q[1-4]").all() and rows["origin"].str.fullmatch(r"\d{4}Q[1-4]").all()
 
 
+@pytest.mark.parametrize(
+    ("times", "column"),
+    [
+        (quarters(1990, 62, "{y} Q{q}"), "quarter"),
+        (list(pd.date_range("2000-01", periods=62, freq="MS").strftime("%Y %b")), "month"),
+        (list(pd.date_range("2000-01", periods=62, freq="MS").strftime("%YM%m")), "month"),
+        (list(pd.date_range("2000-01-03", periods=62, freq="W-MON").strftime("%G-W%V")), "week"),
+        (list(pd.date_range("2000-01", periods=62, freq="MS").strftime("%Y%m").astype(int)), "period"),
+    ],
+)
+def test_plot_reads_back_the_times_predict_wrote_in_the_datas_layout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, times: list, column: str
+) -> None:
+    from forecast import plots
+
+    seen: dict[str, pd.DataFrame] = {}
+    monkeypatch.setattr(plots, "plot_backtest", lambda pred, horizon, title, path: seen.update(backtest=pred))
+    monkeypatch.setattr(plots, "plot_forecast", lambda hist, fc, title, path: seen.update(forecast=fc))
+    path = tmp_path / "data.csv"
+    pd.DataFrame({column: times, "y": 10 + np.sin(np.arange(len(times)))}).to_csv(path, index=False)
+    cli, run = Cli(), tmp_path / "run"
+    rows = forecast_rows(cli, path, run)
+    assert not rows["timestamp"].str.match(r"\d{4}-\d\d-\d\d").any()  # written in the data's layout, not ISO
+    cli.ok("predict", run, "--backtest")
+    cli.ok("plot", run)
+    expected = panel_of(path).times[-1]  # the data's last time, as read
+    assert (seen["forecast"]["origin"] == expected).all()
+    assert seen["forecast"]["timestamp"].iloc[0] > expected and seen["forecast"]["timestamp"].is_monotonic_increasing
+    assert seen["backtest"]["timestamp"].max() == expected
+
+
 def test_bad_time_value_is_one_error_line(tmp_path: Path) -> None:
     times = quarters(2000, 40, "{y} Q{q}")
     times[10] = "someday"
