@@ -65,7 +65,6 @@ def infer_steps(times: np.ndarray, offsets: np.ndarray) -> Steps:
         return Steps(np.full(n_series, "ns"), step, fixed, step, at, no)
     day = t.astype("datetime64[D]")
     month = t.astype("datetime64[M]")
-    into_month = (t - month.astype("datetime64[ns]")).astype(np.int64)
     time_of_day = (t - day.astype("datetime64[ns]")).astype(np.int64)
     month_end = (day + 1).astype("datetime64[M]") != month
     weekend = ((day.astype(np.int64) + 3) % 7) >= 5  # 1970-01-01 was a Thursday
@@ -74,9 +73,10 @@ def infer_steps(times: np.ndarray, offsets: np.ndarray) -> Steps:
         "months": np.diff(month.astype(np.int64))[inner],
         "bdays": np.busday_count(day[inner], day[inner + 1]),
     }
-    same_day = _constant(into_month, rows, n_series) | (
-        _all(month_end, rows, n_series) & _constant(time_of_day, rows, n_series)
-    )
+    # every time on its series' day in the month, or its month's last day where that is shorter
+    # (the 30th: January 30, February 28, March 30, ...; month ends are the 31st's case)
+    on_its_day = day_of_month(t) == np.minimum(month_anchor(t, offsets)[rows], days_in_month(t))
+    same_day = _all(on_its_day, rows, n_series) & _constant(time_of_day, rows, n_series)
     monthly = same_day & ~_any(candidates["months"] < 1, sid, n_series)
     business = ~_any(weekend, rows, n_series) & _constant(time_of_day, rows, n_series)
     business &= ~_any(candidates["bdays"] < 1, sid, n_series) & (_mode(candidates["bdays"], sid, n_series) == 1)
@@ -96,6 +96,28 @@ def infer_steps(times: np.ndarray, offsets: np.ndarray) -> Steps:
         largest_after=inner[largest_at],
         month_end=_all(month_end, rows, n_series) & monthly,
     )
+
+
+def day_of_month(t: np.ndarray) -> np.ndarray:
+    """1..31 for each of the times `t` (datetime64)."""
+    day = t.astype("datetime64[D]")
+    return (day - day.astype("datetime64[M]").astype("datetime64[D]")).astype(np.int64) + 1
+
+
+def days_in_month(t: np.ndarray) -> np.ndarray:
+    """28..31: the length of the month of each of the times `t` (datetime64)."""
+    month = t.astype("datetime64[M]")
+    return ((month + 1).astype("datetime64[D]") - month.astype("datetime64[D]")).astype(np.int64)
+
+
+def month_anchor(times: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """(S,) each series' day in the month: the latest day any of its times falls on (a series on
+    the 30th falls on the 28th in February, so its first or last time alone may not say)."""
+    days = day_of_month(np.asarray(times, dtype="datetime64[ns]"))
+    nonempty = np.diff(offsets) > 0
+    out = np.ones(len(offsets) - 1, dtype=np.int64)
+    out[nonempty] = np.maximum.reduceat(days, offsets[:-1][nonempty])
+    return out
 
 
 def _any(flags: np.ndarray, group: np.ndarray, n: int) -> np.ndarray:
@@ -297,10 +319,18 @@ def _divide(period: int, n: int) -> int:
     return int(period // n) if period % n == 0 else 1
 
 
-def continue_times(last: np.ndarray, freq: str, horizon: int, holidays: tuple[str, ...] = ()) -> np.ndarray:
+def continue_times(
+    last: np.ndarray,
+    freq: str,
+    horizon: int,
+    holidays: tuple[str, ...] = (),
+    anchor: np.ndarray | None = None,
+) -> np.ndarray:
     """(W, H) the `horizon` times after each of `last` (W,), each series keeping its own anchor:
     its weekday, its day in the month (or month ends), its time of day; business days skip
-    weekends and `holidays` ("MM-DD", see infer_holidays)."""
+    weekends and `holidays` ("MM-DD", see infer_holidays). Monthly calendars keep each series'
+    day in the month `anchor` (W,) (month_anchor; default: the day of `last`), on the month's
+    last day where the month is shorter."""
     last = np.asarray(last, dtype="datetime64[ns]")
     k = np.arange(1, horizon + 1)
     kind, step = step_of(freq)
@@ -320,8 +350,10 @@ def continue_times(last: np.ndarray, freq: str, horizon: int, holidays: tuple[st
         if pd.tseries.frequencies.to_offset(freq).rule_code.split("-")[0].endswith("E"):  # month ends
             ends = (target + 1).astype("datetime64[D]") - 1
             return ends.astype("datetime64[ns]") + time_of_day[:, None]
-        into_month = last - month.astype("datetime64[ns]")
-        return target.astype("datetime64[ns]") + into_month[:, None]
+        day = day_of_month(last) if anchor is None else np.asarray(anchor, dtype=np.int64)
+        lengths = days_in_month(target.astype("datetime64[D]"))
+        days = target.astype("datetime64[D]") + (np.minimum(day[:, None], lengths) - 1)
+        return days.astype("datetime64[ns]") + time_of_day[:, None]
     offset = pd.tseries.frequencies.to_offset(freq)
     uniq, inverse = np.unique(last, return_inverse=True)  # other calendars: pandas, once per distinct time
     table = np.stack([pd.date_range(t, periods=horizon + 1, freq=offset)[1:].to_numpy() for t in uniq])

@@ -90,7 +90,10 @@ def target_times(prep: Prepared, origins: np.ndarray, horizon: int, ahead: bool)
     """(W, H) times of the steps after each origin row: the data's own, or (ahead) continued by its calendar."""
     panel = prep.panel
     if ahead:
-        return calendar.continue_times(panel.times[origins], panel.freq, horizon, panel.holidays)
+        anchor = None
+        if calendar.step_of(panel.freq)[0] == "months":  # each series' day in the month, from all its rows
+            anchor = calendar.month_anchor(panel.times, panel.offsets)[series_of(origins, panel.offsets)]
+        return calendar.continue_times(panel.times[origins], panel.freq, horizon, panel.holidays, anchor)
     return panel.times[origins[:, None] + np.arange(1, horizon + 1)]
 
 

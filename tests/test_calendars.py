@@ -71,6 +71,25 @@ def test_monthly_on_the_15th_stays_on_the_15th(tmp_path: Path) -> None:
     assert list(future) == list(pd.to_datetime(["2022-03-15", "2022-04-15", "2022-05-15"]))
 
 
+@pytest.mark.parametrize("day", [29, 30])
+def test_monthly_on_the_29th_or_30th_keeps_its_day_past_february(tmp_path: Path, day: int) -> None:
+    """January 30, February 28, March 30, ...: one month apart, not 31 days with gaps."""
+    months = pd.date_range("2017-01-01", periods=63, freq="MS")
+    times = [m + pd.Timedelta(days=min(day, m.days_in_month) - 1) for m in months]  # the last: 2022-03
+    panel = panel_of(write_csv(tmp_path / "m.csv", frame_of(times)), gaps="error")
+    assert panel.freq == "MS" and calendar.season_length(panel.freq) == 12
+    anchor = calendar.month_anchor(panel.times, panel.offsets)
+    assert list(anchor) == [day]
+    future = calendar.continue_times(panel.times[-2:-1], panel.freq, 3, anchor=anchor)[0]  # from 2022-02-28
+    assert list(future) == list(pd.to_datetime([f"2022-03-{day}", f"2022-04-{day}", f"2022-05-{day}"]))
+    # and end to end: the forecast after the data's last row (2022-03-29/30) crosses no February
+    cli = Cli()
+    cli.ok("train", "--data", tmp_path / "m.csv", "--out", tmp_path / "run", *SMALL)
+    cli.ok("predict", tmp_path / "run", "--data", write_csv(tmp_path / "to_feb.csv", frame_of(times[:-1])))
+    future = pd.to_datetime(pd.read_csv(tmp_path / "run" / "forecast.csv")["timestamp"])
+    assert list(future[:2]) == list(pd.to_datetime([f"2022-03-{day}", f"2022-04-{day}"]))
+
+
 def test_month_ends_stay_month_ends(tmp_path: Path) -> None:
     ends = pd.date_range("2022-01-31", periods=24, freq="ME")
     panel = panel_of(write_csv(tmp_path / "m.csv", frame_of(ends)), gaps="error")
