@@ -133,6 +133,7 @@ class RunState:
     linear: torch.Tensor  # (L + 1, H) the closed-form linear baseline
     format_version: int = FORMAT_VERSION
     time_format: str = ""  # how the data wrote its times: outputs write them alike
+    holidays: list[str] = field(default_factory=list)  # business days: month-days ("12-25") the data skipped
     last_timestamp: str | None = None
     best_epoch: int = 0
     record: Record = field(default_factory=Record)

@@ -310,6 +310,7 @@ def save_run(
         ids=[str(sid) for sid in series["ids"]],
         history={k: [h[k] for h in result.history] for k in ("train_loss", "val_loss", "lr", "seconds")},
         time_format=panel.time_format,
+        holidays=list(panel.holidays),
         last_timestamp=str(last),
         best_epoch=result.best_epoch,
         record=record,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,8 @@ class Run(Predictor):
             )
         if calendar.step_of(panel.freq) != calendar.step_of(self.state.freq):  # as steps: 'D' == '24h'
             raise ForecastError(f"{path} has frequency {panel.freq!r} but the model was trained on {self.state.freq!r}")
+        if self.state.holidays:  # business days: a file too short to show the holidays skips them still
+            panel = dataclasses.replace(panel, holidays=tuple(sorted({*panel.holidays, *self.state.holidays})))
         known = set(self.state.ids)
         keep = np.array([sid in known for sid in panel.ids])
         if not keep.any():

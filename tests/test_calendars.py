@@ -272,3 +272,14 @@ def test_forecast_of_business_days_skips_weekends(tmp_path: Path) -> None:
     cli.ok("predict", tmp_path / "run")
     future = pd.to_datetime(pd.read_csv(tmp_path / "run" / "forecast.csv")["timestamp"])
     assert len(future) == 6 and (future.dt.day_of_week < 5).all() and future.iloc[0] == pd.Timestamp("2025-01-01")
+
+
+def test_forecast_from_a_short_newer_file_skips_the_holidays_training_showed(tmp_path: Path) -> None:
+    days = pd.bdate_range("2016-01-04", "2019-12-18")
+    days = days[~days.strftime("%m-%d").isin(["12-25", "01-01"])]  # four years of trading days
+    cli = Cli()
+    cli.ok("train", "--data", write_csv(tmp_path / "b.csv", frame_of(days)), "--out", tmp_path / "run", *SMALL)
+    recent = write_csv(tmp_path / "recent.csv", frame_of(days[-40:]))  # too short to show a holiday itself
+    cli.ok("predict", tmp_path / "run", "--data", recent)
+    future = pd.to_datetime(pd.read_csv(tmp_path / "run" / "forecast.csv")["timestamp"])
+    assert list(future.dt.strftime("%m-%d")) == ["12-19", "12-20", "12-23", "12-24", "12-26", "12-27"]
