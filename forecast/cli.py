@@ -260,6 +260,8 @@ def predict(
     """Forecast the steps after the data's last row (or backtest with --backtest)."""
     if coverage is not None and not 0 < coverage < 1:
         raise typer.BadParameter(f"must be between 0 and 1 (e.g. 0.9), got {coverage}", param_hint="--coverage")
+    if split != BacktestSplit.test and not backtest:
+        raise typer.BadParameter("a split is backtested only with --backtest; add it", param_hint="--split")
     with user_errors():
         api = library()
 

@@ -399,8 +399,8 @@ def write_forecast(
     run: Run, data: str | pd.DataFrame | None, out: str | None, coverage: float | None, log: Log
 ) -> tuple[Path, int]:
     """forecast.csv (or `out`): the horizon after each series' last row; returns the path and row count."""
+    path = output_path(run, out, "forecast.csv")
     prep = run.data_for(data, log)
-    path = Path(out) if out else run.path / "forecast.csv"
     frame = forecast_frame(run, prep, run.half_width(coverage))
     return path, write_csv_stream(path, iter([frame]), prep.panel.time_format)
 
@@ -409,8 +409,8 @@ def write_backtest(
     run: Run, data: str | pd.DataFrame | None, out: str | None, split: str, coverage: float | None, log: Log
 ) -> tuple[Path, int]:
     """predictions.csv (or `out`): every window of `split` with its actuals; returns the path and row count."""
+    path = output_path(run, out, "predictions.csv")
     prep = run.data_for(data, log)
-    path = Path(out) if out else run.path / "predictions.csv"
     if data is not None and split == "test":
         log(f"test windows: {prep.windows_from}")
     H = run.cfg.model.horizon
@@ -419,6 +419,29 @@ def write_backtest(
         raise ForecastError(f"the {split} split has no complete window to backtest{scored_rows_note(prep, split, H)}")
     frames = backtest_frames(run, prep, starts, run.half_width(coverage), progress=True)
     return path, write_csv_stream(path, frames, prep.panel.time_format)
+
+
+PREDICTION_HEADERS = ("target,origin,timestamp,step,", "series,target,origin,timestamp,step,")
+
+
+def output_path(run: Run, out: str | None, name: str) -> Path:
+    """Where predict writes: RUN/name, or `out`. An existing `out` is replaced only when it is
+    empty or a file predict wrote (its header says so): never the data, a run's model.pt or any
+    other file given by mistake."""
+    if not out:
+        return run.path / name
+    path = Path(out)
+    if path.is_dir():
+        raise ForecastError(f"--out {out} is a folder; give a file name, e.g. {path / name}")
+    if path.is_file() and path.stat().st_size:
+        with open(path, "rb") as f:
+            head = f.read(64).decode("utf-8", errors="replace")
+        if not head.startswith(PREDICTION_HEADERS):
+            raise ForecastError(
+                f"--out {out} exists and is not a file that forecast predict wrote; "
+                "give another file name, or move that file first"
+            )
+    return path
 
 
 def write_csv_stream(path: Path, frames: Iterator[pd.DataFrame], time_format: str = "") -> int:

@@ -379,6 +379,7 @@ def test_other_data_with_a_different_frequency(cli: Cli, run_copy: Path, tmp_pat
         (["predict", "--backtest", "--split", "holdout"], ["--split", "'holdout'"]),
         (["predict", "--coverage", "1.5"], ["--coverage", "1.5"]),
         (["evaluate", "--split", "all"], ["--split", "'all'"]),
+        (["predict", "--split", "val"], ["--split", "--backtest"]),  # a plain forecast has no split
     ],
 )
 def test_bad_choices_are_usage_errors(cli: Cli, run_copy: Path, args: list[str], fragments: list[str]) -> None:
@@ -391,6 +392,19 @@ def test_bad_choices_are_usage_errors(cli: Cli, run_copy: Path, args: list[str],
 def test_bad_flags_of_predict_and_evaluate(cli: Cli, run_copy: Path) -> None:
     assert_user_error(cli("predict", run_copy, "--out", run_copy), "is a folder")
     assert_user_error(cli("plot", run_copy, "--out", run_copy / "model.pt"), "model.pt is a file")
+
+
+def test_predict_never_writes_over_a_file_it_did_not_write(cli: Cli, run_copy: Path, tmp_path: Path) -> None:
+    data = write_csv(tmp_path / "recent.csv", synthetic_frame(n=340, columns=("a", "b", "c")))
+    kept = {path: path.read_bytes() for path in (data, run_copy / "model.pt")}
+    for path in kept:  # the input, and the run's checkpoint
+        result = cli("predict", run_copy, "--data", data, "--out", path)
+        assert_user_error(result, str(path), "not a file that forecast predict wrote")
+    assert all(path.read_bytes() == before for path, before in kept.items())
+    out = tmp_path / "forecast-copy.csv"
+    cli.ok("predict", run_copy, "--out", out)
+    cli.ok("predict", run_copy, "--backtest", "--out", out)  # its own output is replaced, the way it was written
+    assert "y_true" in pd.read_csv(out).columns
 
 
 # ---------------------------------------------------------------- broken run directories
