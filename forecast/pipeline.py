@@ -150,6 +150,8 @@ def train(
         predictor = Predictor(model, cfg, setup.prep.panel.columns[: setup.prep.panel.n_targets], device)
         stats = reference_stats(predictor, setup.prep, setup.sharded)
         marks.append(time.perf_counter())
+        if resume and rank == 0:
+            drop_outputs(run_dir, log)
         run = save_run(run_dir, setup, predictor, result, record, stats)  # rank 0 writes
         marks.append(time.perf_counter())
         summary = finish(run, setup, result, log)
@@ -324,6 +326,19 @@ def save_run(
             (run_dir / "state.pt").unlink(missing_ok=True)
         plots.plot_loss(write_history(run_dir, result.history), run_dir / "loss.png")
     return Run(model, cfg, p.targets, p.device, run_dir, state)
+
+
+MODEL_OUTPUTS = ("forecast.csv", "predictions.csv", "forecast.png", "backtest.png")  # made from model.pt
+
+
+def drop_outputs(run_dir: Path, log: Log) -> None:
+    """Remove what predict and plot made from the model that a resumed run replaces, so that no
+    file of the earlier model passes for the new one's."""
+    dropped = [name for name in MODEL_OUTPUTS if (run_dir / name).is_file()]
+    for name in dropped:
+        (run_dir / name).unlink()
+    if dropped:
+        log(f"removed {', '.join(dropped)}: made from the model before resuming; run predict and plot again")
 
 
 def new_run_dir(cfg: Config, out: str | None, force: bool) -> Path:

@@ -114,8 +114,10 @@ def test_interrupt_then_resume(
     assert "INCOMPLETE: interrupted" in cli.ok("info", run).stdout.splitlines()[0]
     assert not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]
 
+    cli.ok("predict", run)  # a forecast of the interrupted model: it must not pass for the resumed one's
     resumed = cli.ok("train", "--resume", run, "--quiet")
     assert f"run directory: {run}" in resumed.stdout
+    assert not (run / "forecast.csv").exists() and "removed forecast.csv" in resumed.stderr
     assert "(complete)" in cli.ok("info", run).stdout.splitlines()[0]
     assert not (run / "state.pt").exists()
     assert pd.read_csv(run / "history.csv")["epoch"].tolist() == list(range(1, 11))
