@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -111,7 +112,15 @@ def conformal_half_width(state: RunState, coverage: float | None) -> np.ndarray 
             "this run has no validation windows, so it cannot give intervals; train with data.split.val > 0"
         )
     n = state.n_val_windows
-    level = min(1.0, math.ceil((n + 1) * coverage) / n)
+    level = math.ceil((n + 1) * coverage) / n
+    if level > 1:  # split-conformal needs n >= coverage / (1 - coverage) windows: 9 for 0.9, 19 for 0.95
+        need = math.ceil(coverage / (1 - coverage) - 1e-9)
+        warnings.warn(
+            f"{coverage:g} intervals need {need} validation windows and this run has {n}: they span the "
+            "largest validation error and cover less than asked; train with a longer validation split",
+            stacklevel=2,
+        )
+        level = 1.0
     q = state.conformal.numpy()  # (levels, H, T)
     i = int(np.searchsorted(QUANTILE_LEVELS, level - 1e-12))
     return q[min(i, len(q) - 1)]

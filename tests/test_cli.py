@@ -150,6 +150,7 @@ def test_plot_out_folder(cli: Cli, run_copy: Path, tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "pngs").iterdir()) == ["backtest.png", "forecast.png", "loss.png"]
 
 
+@pytest.mark.filterwarnings("default:.*validation windows and this run has:UserWarning")  # the CLI shows it
 def test_coverage_adds_intervals(cli: Cli, run_copy: Path) -> None:
     cli.ok("predict", run_copy, "--backtest", "--coverage", "0.9")
     frame = pd.read_csv(run_copy / "predictions.csv")
@@ -159,8 +160,9 @@ def test_coverage_adds_intervals(cli: Cli, run_copy: Path) -> None:
     cli.ok("predict", run_copy, "--coverage", "0.9")
     future = pd.read_csv(run_copy / "forecast.csv")
     assert list(future.columns) == ["target", "origin", "timestamp", "step", "y_pred", "y_lo", "y_hi"]
+    assert "warning" not in cli.ok("predict", run_copy, "--coverage", "0.9").stderr  # 25 windows: enough for 0.9
     wider = cli.ok("predict", run_copy, "--coverage", "0.99", "--out", run_copy / "wide.csv")
-    assert wider.exit_code == 0
+    assert "warning: 0.99 intervals need 99 validation windows and this run has 25" in wider.stderr
     wide = pd.read_csv(run_copy / "wide.csv")
     assert ((wide["y_hi"] - wide["y_lo"]) >= (future["y_hi"] - future["y_lo"]) - 1e-9).all()
 
