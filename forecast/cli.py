@@ -281,7 +281,9 @@ def evaluate(
 
         result = api.evaluate(run_dir, data, split.value, log=err)
         typer.echo(api.metrics_table(result))
-        if data is None and split == Split.test:
+        from forecast.prepare import TRAINING_TEST  # loaded with the library
+
+        if data is None and result.get("windows_from") == TRAINING_TEST:  # not a training file changed since
             typer.echo(f"wrote {run_dir / 'metrics.json'}")
 
 

@@ -132,6 +132,8 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
         files.write_text(run_dir / "config.yaml", config.to_yaml(cfg))
     record = run_record(cfg, device, len(setup.prep.panel.values))
+    if resume and rank == 0:
+        warn_if_changed(run_dir, record, log)
     marks.append(time.perf_counter())
     result = fit_model(setup, model, device, run_dir, resume, quiet)
     if result.kept_start:
@@ -359,6 +361,13 @@ def new_run_dir(cfg: Config, out: str | None, force: bool) -> Path:
     while path.exists():
         path, n = Path("runs") / f"{stem}-{stamp}-{n}", n + 1
     return path
+
+
+def warn_if_changed(run_dir: Path, record: Record, log: Log) -> None:
+    """Resuming: a warning when the data file is not the one the interrupted training read."""
+    earlier = checkpoint.load(run_dir / "model.pt").record.data.sha256 if (run_dir / "model.pt").is_file() else None
+    if earlier and record.data.sha256 and earlier != record.data.sha256:
+        log(f"warning: {record.data.path} has changed since this run began training; it goes on with the file as it is")
 
 
 def run_record(cfg: Config, device: torch.device, n_rows: int) -> Record:

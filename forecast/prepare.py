@@ -19,6 +19,9 @@ from forecast.windows import PARTS, Windows, series_of, window_starts
 MAX_STAT_WINDOWS = 20_000  # the linear baseline, conformal quantiles and the highway's fit use at most this many
 
 
+TRAINING_TEST = "the test split of the training data (data.split)"  # the windows metrics.json scores
+
+
 @dataclass
 class Prepared:
     """A panel in original units plus what the model sees: its scaled (N, F) values."""
@@ -28,7 +31,8 @@ class Prepared:
     scaler: Scaler
     scaled: np.ndarray  # (N, F) float32, targets first, then features, then calendar columns
     test_rows: np.ndarray | None = None  # (S, 2) [from, to) rows whose targets are the test part, if not the split's
-    windows_from: str = "the test split of the training data (data.split)"  # what "test" means here, for people
+    windows_from: str = TRAINING_TEST  # what "test" means here, for people
+    new_data: bool = False  # not the data the model was trained on: another file, or the training file changed since
 
     def starts(self, part: str, lookback: int, horizon: int) -> np.ndarray:
         borders = self.borders

@@ -52,7 +52,8 @@ class Run(Predictor):
         self, source: str | pd.DataFrame | None = None, split: str = "test", log: Log = stderr_log
     ) -> dict[str, Any]:
         """Metrics of the model and the baselines; writes metrics.json when scoring the training data's test split."""
-        return evaluate(self, self.data_for(source, log), split, new_data=source is not None, log=log)
+        prep = self.data_for(source, log)
+        return evaluate(self, prep, split, new_data=source is not None or prep.new_data, log=log)
 
     def half_width(self, coverage: float | None) -> np.ndarray | None:
         """(H, T) scaled half-widths of intervals at `coverage` (default predict.coverage), or None."""
@@ -70,7 +71,8 @@ class Run(Predictor):
         if source is None:
             source = cfg.data.path
             if Path(source).is_file() and digest and read.file_digest(source) != digest:
-                log(f"warning: {source} has changed since this model was trained on it")
+                log(f"warning: {source} has changed since this model was trained on it; it is read as new data")
+                new_data = True
         path = "the DataFrame" if isinstance(source, pd.DataFrame) else str(source)
         panel = load_panel(cfg.data, source)
         if panel.columns != self.columns:
@@ -89,7 +91,10 @@ class Run(Predictor):
             raise ForecastError(f"{path} has none of the series the model was trained on")
         panel = select_series(panel, keep, "the model was not trained on", log)
         prep = prepare(cfg, panel, self.scaler_for(panel.ids))
-        return choose_test_rows(prep, cfg, self.state.last_timestamp, path) if new_data else prep
+        if not new_data:
+            return prep
+        prep.new_data = True
+        return choose_test_rows(prep, cfg, self.state.last_timestamp, path)
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> Run:

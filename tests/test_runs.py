@@ -128,6 +128,16 @@ def test_interrupt_then_resume(
         assert torch.equal(final[name], tensor), name
 
 
+@pytest.mark.slow
+def test_resume_on_a_changed_file_says_so(cli: Cli, tmp_path: Path) -> None:
+    data = write_csv(tmp_path / "long.csv", synthetic_frame(800, columns=("a", "b")))
+    run = tmp_path / "run"
+    assert interrupt_training(data, run, signal.SIGINT).returncode == 130
+    write_csv(data, synthetic_frame(800, columns=("a", "b"), seed=4))  # edited while the run waits
+    resumed = cli.ok("train", "--resume", run, "--quiet")
+    assert f"warning: {data.resolve()} has changed since this run began training" in resumed.stderr
+
+
 def test_resume_of_a_run_that_completed(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:
     cli.train(multi_csv, tmp_path / "run")
     result = cli("train", "--resume", tmp_path / "run")
@@ -189,9 +199,14 @@ def test_run_record_and_changed_data_warning(cli: Cli, tmp_path: Path) -> None:
     info = cli.ok("info", run).stdout
     assert "(complete)" in info and record["data"]["sha256"] not in info and "seed 5" in info
     assert "changed" not in cli.ok("predict", run).stderr
+    metrics = (run / "metrics.json").read_text()
     write_csv(csv, synthetic_frame(seed=9))  # same shape, other values
     for command in (("predict", run), ("evaluate", run)):
-        assert f"warning: {csv} has changed since this model was trained on it" in cli.ok(*command).stderr
+        result = cli.ok(*command)
+        assert f"warning: {csv} has changed since this model was trained on it; it is read as new data" in result.stderr
+    assert "metrics.json" not in result.stdout and (run / "metrics.json").read_text() == metrics  # training's scores
+    write_csv(csv, synthetic_frame(n=340, seed=9))  # 40 rows appended: they are the test windows
+    assert "rows after" in cli.ok("evaluate", run).stderr
 
 
 def test_divergence_seen_only_in_validation_is_caught(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:
