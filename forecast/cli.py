@@ -281,10 +281,8 @@ def evaluate(
 
         result = api.evaluate(run_dir, data, split.value, log=err)
         typer.echo(api.metrics_table(result))
-        from forecast.prepare import TRAINING_TEST  # loaded with the library
-
-        if data is None and result.get("windows_from") == TRAINING_TEST:  # not a training file changed since
-            typer.echo(f"wrote {run_dir / 'metrics.json'}")
+        if "saved_to" in result:  # the training data's test scores, where the run folder can be written
+            typer.echo(f"wrote {result['saved_to']}")
 
 
 @app.command()

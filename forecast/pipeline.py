@@ -511,6 +511,8 @@ def plot(run: Run, out: str | None = None, series: str | None = None, log: Log =
 
 
 def pick_series(ids: list[str], series: str | None) -> int:
+    if series is not None and ids == [""]:
+        raise ForecastError(f"--series {series}: this run has one series (its data has no data.id_column)")
     if series is not None and series not in ids:
         more = " ..." if len(ids) > 10 else ""
         raise ForecastError(f"series {series!r} not found (series: {', '.join(ids[:10])}{more})")

@@ -183,5 +183,9 @@ def evaluate(
     if "series" in scores:
         result["series"] = scores["series"]
     if not new_data and split == "test" and world()[0] == 0:  # metrics.json: the training data's test scores
-        files.write_json(run.path / "metrics.json", result)
+        try:
+            files.write_json(run.path / "metrics.json", result)
+            result["saved_to"] = str(run.path / "metrics.json")  # not in the file: it says where the file is
+        except ForecastError as e:  # a run folder one may read but not write: the scores are still shown
+            log(f"warning: {e}; the scores are not saved")
     return result

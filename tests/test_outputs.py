@@ -37,6 +37,29 @@ def test_evaluate_on_another_split_leaves_the_test_metrics(cli: Cli, run_copy: P
     assert json.loads(before)["split"] == "test"
 
 
+def test_evaluate_where_it_cannot_write_still_shows_the_scores(
+    cli: Cli, run_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from forecast import files
+    from forecast.errors import ForecastError
+
+    before = (run_copy / "metrics.json").read_text()
+
+    def read_only(path: object, value: object) -> None:
+        raise ForecastError(f"cannot write {path}: no permission to write in {run_copy}")
+
+    monkeypatch.setattr(files, "write_json", read_only)
+    result = cli.ok("evaluate", run_copy)
+    assert "mse_z" in result.stdout and "wrote" not in result.stdout
+    assert "no permission" in result.stderr and "the scores are not saved" in result.stderr
+    assert (run_copy / "metrics.json").read_text() == before
+
+
+def test_plot_of_one_series_with_a_series_id_says_there_is_one(cli: Cli, run_copy: Path) -> None:
+    result = cli("plot", run_copy, "--series", "A")
+    assert result.exit_code == 1 and "this run has one series" in result.stderr
+
+
 @pytest.fixture
 def drawn(monkeypatch: pytest.MonkeyPatch) -> dict[str, pd.DataFrame]:
     """The frames `forecast plot` hands to the plotting functions, by figure name."""
