@@ -64,19 +64,26 @@ def predict(
     split: str = "test",
     coverage: float | None = None,
     log: Log = stderr_log,
+    reading: list[str] | None = None,
 ) -> tuple[Path, int]:
-    """Write forecast.csv (or, with backtest, predictions.csv) of a run; return the path and row count."""
-    run = load(run_dir)
+    """Write forecast.csv (or, with backtest, predictions.csv) of a run; return the path and row count.
+    `reading`: how to read the data, other than in training (e.g. ["data.fill=ffill"]; Run.read_with)."""
+    run = load(run_dir).read_with(reading)
     if backtest:
         return pipeline.write_backtest(run, data, out, split, coverage, log)
     return pipeline.write_forecast(run, data, out, coverage, log)
 
 
 def evaluate(
-    run_dir: str | Path, data: str | pd.DataFrame | None = None, split: str = "test", log: Log = stderr_log
+    run_dir: str | Path,
+    data: str | pd.DataFrame | None = None,
+    split: str = "test",
+    log: Log = stderr_log,
+    reading: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Scores of the model and its baselines; the training data's test scores also go to metrics.json."""
-    return load(run_dir).evaluate(data, split, log)
+    """Scores of the model and its baselines; the training data's test scores also go to metrics.json
+    (its path is then the result's `saved_to`). `reading` as for predict."""
+    return load(run_dir).read_with(reading).evaluate(data, split, log)
 
 
 def plot(run_dir: str | Path, out: str | None = None, series: str | None = None, log: Log = stderr_log) -> list[Path]:

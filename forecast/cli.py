@@ -95,6 +95,14 @@ RunDir = Annotated[Path, typer.Argument(help="A run directory made by `forecast 
 DataOpt = Annotated[
     str | None, typer.Option("--data", help="A newer CSV with the training columns (default: the training file).")
 ]
+ReadOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="Read the data otherwise than in training: data.fill=ffill|interpolate, data.sort=true, data.gaps=warn.",
+    ),
+]
 
 
 def refuse_with_resume(run_dir: Path, given: dict[str, Any]) -> None:
@@ -256,6 +264,7 @@ def predict(
     ] = False,
     split: Annotated[BacktestSplit, typer.Option(help="With --backtest: the part to backtest.")] = BacktestSplit.test,
     coverage: Annotated[float | None, typer.Option(help="Add y_lo/y_hi conformal intervals, e.g. 0.9.")] = None,
+    set_: ReadOpt = None,
 ) -> None:
     """Forecast the steps after the data's last row (or backtest with --backtest)."""
     if coverage is not None and not 0 < coverage < 1:
@@ -265,7 +274,7 @@ def predict(
     with user_errors():
         api = library()
 
-        path, rows = api.predict(run_dir, data, out, backtest, split.value, coverage, log=err)
+        path, rows = api.predict(run_dir, data, out, backtest, split.value, coverage, log=err, reading=set_)
         typer.echo(f"wrote {rows} rows to {path}")
 
 
@@ -274,12 +283,13 @@ def evaluate(
     run_dir: RunDir,
     data: DataOpt = None,
     split: Annotated[Split, typer.Option(help="The part to score.")] = Split.test,
+    set_: ReadOpt = None,
 ) -> None:
     """Score the model beside three baselines; write metrics.json."""
     with user_errors():
         api = library()
 
-        result = api.evaluate(run_dir, data, split.value, log=err)
+        result = api.evaluate(run_dir, data, split.value, log=err, reading=set_)
         typer.echo(api.metrics_table(result))
         if "saved_to" in result:  # the training data's test scores, where the run folder can be written
             typer.echo(f"wrote {result['saved_to']}")

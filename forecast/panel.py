@@ -57,7 +57,7 @@ def check_missing(values: np.ndarray, columns: list[str], path: str) -> None:
         i, j = (int(v[0]) for v in np.nonzero(nan))
         raise ForecastError(
             f"{int(nan.sum())} missing values in {path} (first: column {columns[j]!r}, line {i + 2}); "
-            "set data.fill to ffill or interpolate, or clean the file"
+            "set data.fill to ffill or interpolate (--set data.fill=ffill), or clean the file"
         )
 
 
@@ -128,7 +128,8 @@ def check_order(times: np.ndarray, offsets: np.ndarray, ids: list[str], sort: bo
         if what == "dup":
             raise ForecastError(f"{path}{where} has duplicate timestamps: {b} appears twice")
         raise ForecastError(
-            f"{path}{where} is not sorted by time ({b} comes after {a}); sort it or set data.sort: true"
+            f"{path}{where} is not sorted by time ({b} comes after {a}); "
+            "sort it or set data.sort: true (--set data.sort=true)"
         )
 
 
@@ -228,7 +229,7 @@ def check_sorted_within(
         line = i if lines is None else int(lines[i])
         raise ForecastError(
             f"{path} is not sorted by time within series {names[codes[i]]!r} (line {line + 2}); "
-            "sort it or set data.sort: true"
+            "sort it or set data.sort: true (--set data.sort=true)"
         )
 
 

@@ -20,6 +20,8 @@ from forecast.panel import Scaler, load_panel, split_borders
 from forecast.prepare import Prepared, n_future, prepare, select_series
 from forecast.scoring import score
 
+READ_KEYS = ("data.fill", "data.sort", "data.gaps")  # how a file is read: settable after training
+
 
 @dataclass
 class Run(Predictor):
@@ -58,6 +60,19 @@ class Run(Predictor):
     def half_width(self, coverage: float | None) -> np.ndarray | None:
         """(H, T) scaled half-widths of intervals at `coverage` (default predict.coverage), or None."""
         return conformal_half_width(self.state, coverage if coverage is not None else self.cfg.predict.coverage)
+
+    def read_with(self, pairs: list[str] | None) -> Run:
+        """Read files with other READ_KEYS settings (`key=value`, as --set takes them) than training did."""
+        if pairs:
+            keys = [pair.split("=", 1)[0].strip() for pair in pairs]
+            other = next((key for key in keys if key not in READ_KEYS), None)
+            if other is not None:
+                raise ForecastError(
+                    f"--set {other}: here only how a file is read can be set ({', '.join(READ_KEYS)}); "
+                    "the model's settings are those it was trained with"
+                )
+            self.cfg = config.check(config.apply_overrides(self.cfg, pairs))
+        return self
 
     def scaler_for(self, ids: list[str]) -> Scaler:
         rows = self.state.rows_for(ids)

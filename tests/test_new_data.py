@@ -99,3 +99,16 @@ def test_row_count_split_does_not_bind_new_data(cli: Cli, run: Path, tmp_path: P
     cli.ok("predict", run, "--data", recent)  # 60 rows: enough for the lookback, far fewer than the split
     forecast = pd.read_csv(run / "forecast.csv")
     assert forecast["origin"].iloc[0] == str(pd.Timestamp("2024-03-01") + pd.Timedelta(hours=59))
+
+
+def test_newer_file_with_a_gap_in_its_values_is_read_as_asked(cli: Cli, run: Path, tmp_path: Path) -> None:
+    frame = synthetic_frame(n=340, columns=("y",))
+    frame.loc[339, "y"] = None  # the last value is missing: the model was trained on a complete file
+    newer = write_csv(tmp_path / "newer.csv", frame)
+    assert_user_error(cli("predict", run, "--data", newer), "missing values", "--set data.fill=ffill")
+    cli.ok("predict", run, "--data", newer, "--set", "data.fill=ffill")
+    assert len(pd.read_csv(run / "forecast.csv")) == HORIZON
+    scored = cli.ok("evaluate", run, "--data", newer, "--set", "data.fill=ffill")
+    assert "rows after" in scored.stderr and "mse_z" in scored.stdout
+    result = cli("predict", run, "--data", newer, "--set", "model.horizon=3")
+    assert_user_error(result, "--set model.horizon", "data.fill, data.sort, data.gaps")
