@@ -450,6 +450,18 @@ def format_times(times: np.ndarray, fmt: str) -> np.ndarray:
     return np.asarray(text, dtype=object)[inverse.reshape(-1)].reshape(np.shape(times))
 
 
+def zone_of(fmt: str) -> np.timedelta64 | None:
+    """The UTC offset a Panel.time_format writes its times with ("...Z": 0, "...+05:30"), or None
+    for times written without one."""
+    if fmt.endswith("Z"):
+        return np.timedelta64(0, "m")
+    match = re.search(r"([+-])(\d{2}):(\d{2})$", fmt)
+    if not match:
+        return None
+    minutes = int(match.group(2)) * 60 + int(match.group(3))
+    return np.timedelta64(-minutes if match.group(1) == "-" else minutes, "m")
+
+
 def read_written_times(raw: pd.Series, fmt: str, name: str, path: str) -> pd.Series:
     """Times this tool wrote in `fmt` (a Panel.time_format; "" for ISO 8601) read back, naive, as
     read_times reads them from data. Text in another layout is read as data is."""

@@ -16,7 +16,7 @@ from forecast.distributed import pick_device, total, world
 from forecast.errors import ForecastError, Log, stderr_log
 from forecast.inference import Predictor, backtest_frames, conformal_half_width, forecast_frame
 from forecast.model import build_model
-from forecast.panel import Scaler, load_panel, split_borders
+from forecast.panel import Panel, Scaler, load_panel, split_borders
 from forecast.prepare import Prepared, n_future, prepare, select_series
 from forecast.scoring import score
 
@@ -98,6 +98,7 @@ class Run(Predictor):
             )
         if calendar.step_of(panel.freq) != calendar.step_of(self.state.freq):  # as steps: 'D' == '24h'
             raise ForecastError(f"{path} has frequency {panel.freq!r} but the model was trained on {self.state.freq!r}")
+        panel = on_the_runs_clock(panel, self.state.time_format)
         if self.state.holidays:  # business days: a file too short to show the holidays skips them still
             panel = dataclasses.replace(panel, holidays=tuple(sorted({*panel.holidays, *self.state.holidays})))
         known = set(self.state.ids)
@@ -129,6 +130,17 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
         raise ForecastError(f"{path / 'model.pt'} does not match its own config: {str(e).splitlines()[0]}") from None
     dev = pick_device(device)
     return Run(model.to(dev).eval(), cfg, state.columns[: state.n_targets], dev, path, state)
+
+
+def on_the_runs_clock(panel: Panel, run_format: str) -> Panel:
+    """A panel whose times carry a UTC offset other than the run's (a file in summer time, +02:00,
+    for a run kept in UTC across a DST change), moved to the run's clock, so that "newer than the
+    training data" compares like with like and forecasts are written as the run writes them."""
+    ours, theirs = read.zone_of(run_format), read.zone_of(panel.time_format)
+    if ours is None or theirs is None or ours == theirs:
+        return panel
+    times = panel.times - (theirs - ours).astype("timedelta64[ns]")
+    return dataclasses.replace(panel, times=times, time_format=run_format)
 
 
 def is_file_with_digest(source: str | pd.DataFrame, digest: str | None) -> bool:

@@ -225,6 +225,22 @@ def test_hourly_data_across_dst_is_utc_and_says_so(tmp_path: Path) -> None:
     assert written(panel, panel.times[:1]) == ["2024-03-29 23:00:00Z"]
 
 
+def test_newer_file_in_summer_time_is_compared_on_the_runs_utc_clock(tmp_path: Path) -> None:
+    local = pd.date_range("2024-03-25", periods=200, freq="h", tz="Europe/Berlin")  # DST starts 03-31
+    cli, run = Cli(), tmp_path / "run"
+    data = write_series(tmp_path / "dst.csv", [t.isoformat() for t in local])
+    cli.ok("train", "--data", data, "--out", run, *SMALL[4:], "--lookback", 8, "--horizon", 3)
+    newer = pd.date_range(local[-20], periods=30, freq="h", tz="Europe/Berlin")  # +02:00 only: one offset
+    path = write_series(tmp_path / "newer.csv", [t.isoformat() for t in newer])
+    last_utc = local[-1].tz_convert("UTC").tz_localize(None)
+    result = cli.ok("evaluate", run, "--data", path)
+    assert f"rows after {last_utc}" in result.stderr
+    assert "test split: 8 windows" in result.stdout  # the 10 rows after the training data's last, less 2
+    cli.ok("predict", run, "--data", path)
+    rows = pd.read_csv(run / "forecast.csv", dtype=str)
+    assert rows["origin"][0] == newer[-1].tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%SZ")
+
+
 def test_sub_second_times_keep_their_fractions(tmp_path: Path) -> None:
     times = pd.date_range("2024-01-01", periods=40, freq="250ms")
     panel = panel_of(write_series(tmp_path / "fast.csv", list(times.strftime("%Y-%m-%d %H:%M:%S.%f"))))
