@@ -326,7 +326,7 @@ def save_run(
         checkpoint.save(run_dir / "model.pt", state)
         if result.status not in (Status.INTERRUPTED, Status.DIVERGED):
             (run_dir / "state.pt").unlink(missing_ok=True)
-        plots.plot_loss(write_history(run_dir, result.history), run_dir / "loss.png")
+        plots.plot_loss(write_history(run_dir, result.history), run_dir / "loss.png", result.best_epoch)
     return Run(model, cfg, p.targets, p.device, run_dir, state)
 
 
@@ -496,7 +496,7 @@ def plot(run: Run, out: str | None = None, series: str | None = None, log: Log =
     name = f" (series {sid})" if sid else ""
     H = run.cfg.model.horizon
     history = pd.DataFrame({"epoch": range(1, len(run.state.history["train_loss"]) + 1), **run.state.history})
-    plots.plot_loss(history, out_dir / "loss.png")
+    plots.plot_loss(history, out_dir / "loss.png", run.state.best_epoch)
     paths = [out_dir / "loss.png"]
     backtest, source = backtest_to_plot(run, prep, pick)
     if backtest is not None:

@@ -38,13 +38,14 @@ def _panels(n: int, title: str) -> tuple[plt.Figure, list[plt.Axes]]:
     return fig, list(axes[:, 0])
 
 
-def plot_loss(history: pd.DataFrame, path: Path) -> None:
+def plot_loss(history: pd.DataFrame, path: Path, best_epoch: int) -> None:
+    """Loss per epoch, with the epoch whose weights the run kept (0: the starting weights)."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ax.plot(history["epoch"], history["train_loss"], marker="o", label="train")
     if history["val_loss"].notna().any():
         ax.plot(history["epoch"], history["val_loss"], marker="o", label="validation")
-        best = history.loc[history["val_loss"].idxmin()]
-        ax.axvline(best["epoch"], color="grey", ls=":", label=f"best (epoch {int(best['epoch'])})")
+        kept = f"kept (epoch {best_epoch})" if best_epoch else "kept: the start, before epoch 1"
+        ax.axvline(best_epoch, color="grey", ls=":", label=kept)
     ax.set(xlabel="epoch", ylabel="MSE (scaled units)", title="Training and validation loss")
     losses = history[["train_loss", "val_loss"]].to_numpy()
     if (losses[~pd.isna(losses)] > 0).all():  # a constant series can reach a loss of exactly 0

@@ -6,7 +6,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from forecast import config
+import numpy as np
+
+from forecast import config, read
 from forecast.checkpoint import RunState
 from forecast.config import Config, ModelConfig
 
@@ -63,6 +65,17 @@ def describe_forecast(cfg: Config) -> str:
     return " + ".join(parts)
 
 
+def written_time(state: RunState) -> str:
+    """The training data's last time, written as its file wrote times (2010 Q2, 1871, ...)."""
+    if not state.last_timestamp or not state.time_format:
+        return str(state.last_timestamp)
+    return str(read.format_times(np.array([np.datetime64(state.last_timestamp, "ns")]), state.time_format)[0])
+
+
+def kept_epoch(epoch: int) -> str:
+    return f"epoch {epoch}" if epoch else "the starting weights (epoch 0: training did not clearly beat them)"
+
+
 def info(
     path: Path,
     cfg: Config,
@@ -87,9 +100,9 @@ def info(
         f"{sum(counts[other].values()):,} "
         f"(recurrent {counts[other]['recurrent']:,})",
         f"data: {record.data.path or cfg.data.path}, {record.data.rows or '?'} rows, "
-        f"{len(state.ids)} series, frequency {state.freq}, last timestamp {state.last_timestamp}",
+        f"{len(state.ids)} series, frequency {state.freq}, last timestamp {written_time(state)}",
         f"targets: {', '.join(columns[: state.n_targets])}; features: {', '.join(columns[state.n_targets :]) or '-'}",
-        f"training: {len(state.history['train_loss'])} epochs, best epoch {state.best_epoch}, "
+        f"training: {len(state.history['train_loss'])} epochs, kept {kept_epoch(state.best_epoch)}, "
         f"device {record.device}, seed {record.seed}",
         f"started {record.started}, ended {record.ended}",
         f"command: {record.command}",

@@ -291,6 +291,15 @@ class Trainer:
         standard error of that gain (the one-standard-error rule: the simpler model, unless the
         other is clearly better). With one validation window, or none, no gain is clear."""
         r = self.result
+        if r.best_epoch == 0 and r.history and math.isfinite(r.best_val):  # no epoch beat the start at all
+            val = [h["val_loss"] for h in r.history]
+            k = int(np.nanargmin(val)) if not np.isnan(val).all() else 0
+            start = "starting forecast" if self.start is not None else "starting weights"
+            r.kept_start = (
+                f"kept the {start}: no epoch beat it on validation ({r.best_val:.4g} against "
+                f"{val[k]:.4g} at epoch {k + 1}, the best of {len(val)})"
+            )
+            return
         if self.start is None or r.best_epoch == 0 or not r.best_state:
             return
         start_state, start_losses = self.start

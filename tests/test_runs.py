@@ -270,3 +270,14 @@ def test_random_starting_weights_are_not_kept_for_want_of_a_clear_gain() -> None
     trainer.result.best_epoch = 2
     trainer.settle()
     assert trainer.result.best_epoch == 2 and not trainer.result.kept_start
+
+
+def test_a_start_no_epoch_beat_is_kept_and_said() -> None:
+    trainer = small_trainer(highway=True, n_val=4)
+    trainer.restore(None)  # the start is epoch 0, the best so far
+    start = trainer.result.best_val
+    trainer.result.history = [{"val_loss": start + 0.2}, {"val_loss": start + 0.1}]  # neither beat it
+    trainer.settle()
+    r = trainer.result
+    assert r.best_epoch == 0 and "no epoch beat it on validation" in r.kept_start
+    assert "at epoch 2, the best of 2" in r.kept_start
