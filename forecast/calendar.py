@@ -28,6 +28,9 @@ MONTHS_PER_STEP = {"MS": 1, "ME": 1, "M": 1, "QS": 3, "QE": 3, "Q": 3, "YS": 12,
 OTHER_SEASONS = {"BMS": 12, "BME": 12, "BQS": 4, "BQE": 4, "SMS": 24, "SME": 24, "C": 5}
 
 
+MONTH_DAY_SLACK = 3  # days before its day in the month a time of monthly data may fall (Feb 28 for Feb 29)
+
+
 CALENDAR_COLUMNS = ("hour_sin", "hour_cos", "weekday_sin", "weekday_cos", "month_sin", "month_cos")
 
 
@@ -47,6 +50,8 @@ class Steps:
     largest: np.ndarray  # (S,) int64: the largest step, in the same unit
     largest_after: np.ndarray  # (S,) int64: the row before the largest step
     month_end: np.ndarray  # (S,) bool: every time is on the last day of its month
+    off_day: np.ndarray | None = None  # (S,) int64: months: the first row a few days before its day, else -1
+    anchor: np.ndarray | None = None  # (S,) int64: the day in the month of each series (month_anchor)
 
 
 def infer_steps(times: np.ndarray, offsets: np.ndarray) -> Steps:
@@ -74,10 +79,15 @@ def infer_steps(times: np.ndarray, offsets: np.ndarray) -> Steps:
         "bdays": np.busday_count(day[inner], day[inner + 1]),
     }
     # every time on its series' day in the month, or its month's last day where that is shorter
-    # (the 30th: January 30, February 28, March 30, ...; month ends are the 31st's case)
-    on_its_day = day_of_month(t) == np.minimum(month_anchor(t, offsets)[rows], days_in_month(t))
-    same_day = _all(on_its_day, rows, n_series) & _constant(time_of_day, rows, n_series)
-    monthly = same_day & ~_any(candidates["months"] < 1, sid, n_series)
+    # (the 30th: January 30, February 28, March 30, ...; month ends are the 31st's case); a few
+    # days early where the steps are not fixed (February 28 in a leap year, a business month end)
+    # still reads as months, with a warning that names the time
+    anchor = month_anchor(t, offsets)
+    early = np.minimum(anchor[rows], days_in_month(t)) - day_of_month(t)
+    same_clock = _constant(time_of_day, rows, n_series)
+    on_its_day = _all(early == 0, rows, n_series) & same_clock
+    near_its_day = _all((early >= 0) & (early <= MONTH_DAY_SLACK), rows, n_series) & same_clock & ~fixed
+    monthly = (on_its_day | near_its_day) & ~_any(candidates["months"] < 1, sid, n_series)
     business = ~_any(weekend, rows, n_series) & _constant(time_of_day, rows, n_series)
     business &= ~_any(candidates["bdays"] < 1, sid, n_series) & (_mode(candidates["bdays"], sid, n_series) == 1)
     kind = np.where(monthly, "months", np.where(fixed, "ns", np.where(business, "bdays", "ns")))
@@ -87,7 +97,9 @@ def infer_steps(times: np.ndarray, offsets: np.ndarray) -> Steps:
     step = _mode(diffs, sid, n_series)
     regular = ~_any(diffs != step[sid], sid, n_series)
     regular |= (kind == "bdays") & ~_any(diffs > 3, sid, n_series)  # 1 or 2 weekdays skipped: holidays
+    regular &= (kind != "months") | on_its_day
     largest_at = _argmax(diffs, sid, n_series)
+    off_day = np.where(monthly & ~on_its_day, _argmax((early != 0).astype(np.int64), rows, n_series), -1)
     return Steps(
         kind=kind,
         step=step,
@@ -95,6 +107,8 @@ def infer_steps(times: np.ndarray, offsets: np.ndarray) -> Steps:
         largest=diffs[largest_at],
         largest_after=inner[largest_at],
         month_end=_all(month_end, rows, n_series) & monthly,
+        off_day=off_day,
+        anchor=anchor,
     )
 
 
@@ -239,6 +253,13 @@ def report_gaps(steps: Steps, irregular: np.ndarray, times: np.ndarray, ids: lis
         f"{path}{where} has irregular time steps: usually {describe_step(kind, int(steps.step[s]))}, largest gap "
         f"{describe_step(kind, int(steps.largest[s]))} after {pd.Timestamp(times[steps.largest_after[s]])}{more}"
     )
+    off = -1 if steps.off_day is None or steps.anchor is None else int(steps.off_day[s])
+    if off >= 0 and steps.largest[s] == steps.step[s]:  # every step a month, but not every time on its day
+        assert steps.anchor is not None
+        msg = (
+            f"{path}{where} is monthly on day {steps.anchor[s]} of the month (or its last day), but "
+            f"{pd.Timestamp(times[off]).date()} is a few days before it{more}"
+        )
     if gaps == "error":
         raise ForecastError(msg + "; set data.gaps: warn to proceed anyway")
     warnings.warn(msg + "; proceeding as if regular (data.gaps: warn)", stacklevel=3)

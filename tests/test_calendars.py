@@ -90,6 +90,22 @@ def test_monthly_on_the_29th_or_30th_keeps_its_day_past_february(tmp_path: Path,
     assert list(future[:2]) == list(pd.to_datetime([f"2022-03-{day}", f"2022-04-{day}"]))
 
 
+def test_monthly_data_a_few_days_off_its_day_is_monthly_with_a_warning(tmp_path: Path) -> None:
+    months = pd.date_range("2015-01-01", periods=30, freq="MS")
+    times = [m + pd.Timedelta(days=min(30, m.days_in_month) - 1) for m in months]
+    times[13] = pd.Timestamp("2016-02-28")  # February 29 existed that year
+    path = write_csv(tmp_path / "m.csv", frame_of(times))
+    with pytest.warns(UserWarning, match="monthly on day 30 of the month .*2016-02-28 is a few days before it"):
+        panel = panel_of(path)
+    assert panel.freq == "MS"
+    future = calendar.continue_times(panel.times[-1:], panel.freq, 2, anchor=np.array([30]))[0]
+    assert list(future) == list(pd.to_datetime(["2017-07-30", "2017-08-30"]))
+    with pytest.raises(ForecastError, match="2016-02-28"):
+        panel_of(path, gaps="error")
+    fixed = [pd.Timestamp("2015-01-01") + pd.Timedelta(days=31 * i) for i in range(3)]  # 31-day steps: not months
+    assert panel_of(write_csv(tmp_path / "d.csv", frame_of(fixed))).freq == "31D"
+
+
 def test_month_ends_stay_month_ends(tmp_path: Path) -> None:
     ends = pd.date_range("2022-01-31", periods=24, freq="ME")
     panel = panel_of(write_csv(tmp_path / "m.csv", frame_of(ends)), gaps="error")
