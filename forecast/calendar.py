@@ -52,6 +52,8 @@ class Steps:
     month_end: np.ndarray  # (S,) bool: every time is on the last day of its month
     off_day: np.ndarray | None = None  # (S,) int64: months: the first row a few days before its day, else -1
     anchor: np.ndarray | None = None  # (S,) int64: the day in the month of each series (month_anchor)
+    smallest: np.ndarray | None = None  # (S,) int64: the smallest step, as largest
+    smallest_after: np.ndarray | None = None  # (S,) int64: the row before it
 
 
 def infer_steps(times: np.ndarray, offsets: np.ndarray) -> Steps:
@@ -99,6 +101,7 @@ def infer_steps(times: np.ndarray, offsets: np.ndarray) -> Steps:
     regular |= (kind == "bdays") & ~_any(diffs > 3, sid, n_series)  # 1 or 2 weekdays skipped: holidays
     regular &= (kind != "months") | on_its_day
     largest_at = _argmax(diffs, sid, n_series)
+    smallest_at = _argmax(-diffs, sid, n_series)
     off_day = np.where(monthly & ~on_its_day, _argmax((early != 0).astype(np.int64), rows, n_series), -1)
     return Steps(
         kind=kind,
@@ -109,6 +112,8 @@ def infer_steps(times: np.ndarray, offsets: np.ndarray) -> Steps:
         month_end=_all(month_end, rows, n_series) & monthly,
         off_day=off_day,
         anchor=anchor,
+        smallest=diffs[smallest_at],
+        smallest_after=inner[smallest_at],
     )
 
 
@@ -253,6 +258,11 @@ def report_gaps(steps: Steps, irregular: np.ndarray, times: np.ndarray, ids: lis
         f"{path}{where} has irregular time steps: usually {describe_step(kind, int(steps.step[s]))}, largest gap "
         f"{describe_step(kind, int(steps.largest[s]))} after {pd.Timestamp(times[steps.largest_after[s]])}{more}"
     )
+    if steps.largest[s] == steps.step[s] and steps.smallest is not None and steps.smallest_after is not None:
+        msg = (  # the usual step is the largest: the irregular one is shorter
+            f"{path}{where} has irregular time steps: usually {describe_step(kind, int(steps.step[s]))}, but "
+            f"{describe_step(kind, int(steps.smallest[s]))} after {pd.Timestamp(times[steps.smallest_after[s]])}{more}"
+        )
     off = -1 if steps.off_day is None or steps.anchor is None else int(steps.off_day[s])
     if off >= 0 and steps.largest[s] == steps.step[s]:  # every step a month, but not every time on its day
         assert steps.anchor is not None
