@@ -86,9 +86,16 @@ def evaluate(
     return load(run_dir).read_with(reading).evaluate(data, split, log)
 
 
-def plot(run_dir: str | Path, out: str | None = None, series: str | None = None, log: Log = stderr_log) -> list[Path]:
-    """Draw loss.png, backtest.png and forecast.png; return their paths."""
-    return pipeline.plot(load(run_dir), out, series, log)
+def plot(
+    run_dir: str | Path,
+    out: str | None = None,
+    series: str | None = None,
+    log: Log = stderr_log,
+    data: str | pd.DataFrame | None = None,
+) -> list[Path]:
+    """Draw loss.png, backtest.png and forecast.png; return their paths. `data`: the file whose
+    history to draw (default: the training data), e.g. the newer one predict read."""
+    return pipeline.plot(load(run_dir), out, series, log, data)
 
 
 def info(run_dir: str | Path) -> str:

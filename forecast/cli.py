@@ -300,12 +300,16 @@ def plot(
     run_dir: RunDir,
     out: Annotated[str | None, typer.Option(help="Folder for the PNG files (default: RUN_DIR).")] = None,
     series: Annotated[str | None, typer.Option(help="Series id to draw, for multi-series data.")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(help="The file whose history to draw (default: the training file), e.g. predict's --data."),
+    ] = None,
 ) -> None:
     """Draw loss.png, backtest.png and forecast.png."""
     with user_errors():
         api = library()
 
-        for path in api.plot(run_dir, out, series, log=err):
+        for path in api.plot(run_dir, out, series, log=err, data=data):
             typer.echo(f"wrote {path}")
 
 

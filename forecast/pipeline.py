@@ -484,13 +484,20 @@ def write_csv_stream(path: Path, frames: Iterator[pd.DataFrame], time_format: st
 # ---------------------------------------------------------------- plot and info
 
 
-def plot(run: Run, out: str | None = None, series: str | None = None, log: Log = stderr_log) -> list[Path]:
+def plot(
+    run: Run,
+    out: str | None = None,
+    series: str | None = None,
+    log: Log = stderr_log,
+    data: str | pd.DataFrame | None = None,
+) -> list[Path]:
     """loss.png, backtest.png and forecast.png. The last two draw RUN/predictions.csv and
-    RUN/forecast.csv when `predict` wrote them (intervals included), and compute only what is missing."""
+    RUN/forecast.csv when `predict` wrote them (intervals included), and compute only what is
+    missing; the history drawn is the training data's, or `data`'s (the file predict read)."""
     from forecast import plots
 
     out_dir = Path(out) if out else run.path
-    prep = run.data_for(None, log)
+    prep = run.data_for(data, log)
     pick = pick_series(prep.panel.ids, series)
     sid = prep.panel.ids[pick]
     name = f" (series {sid})" if sid else ""
@@ -505,7 +512,7 @@ def plot(run: Run, out: str | None = None, series: str | None = None, log: Log =
         paths.append(out_dir / "backtest.png")
     forecast, source = forecast_to_plot(run, prep, pick)
     title = f"Forecast of the next {H} steps{name}{source}"
-    plots.plot_forecast(history_tail(run, prep, pick, forecast), forecast, title, out_dir / "forecast.png")
+    plots.plot_forecast(history_tail(run, prep, pick, forecast, log), forecast, title, out_dir / "forecast.png")
     paths.append(out_dir / "forecast.png")
     return paths
 
@@ -560,11 +567,18 @@ def forecast_to_plot(run: Run, prep: Prepared, pick: int) -> tuple[pd.DataFrame,
     return forecast, ""
 
 
-def history_tail(run: Run, prep: Prepared, pick: int, forecast: pd.DataFrame) -> pd.DataFrame:
-    """Long frame (target, timestamp, y_true) of the training data's last rows up to the forecast's origin."""
+def history_tail(run: Run, prep: Prepared, pick: int, forecast: pd.DataFrame, log: Log) -> pd.DataFrame:
+    """Long frame (target, timestamp, y_true) of the data's last rows up to the forecast's origin;
+    a warning where the forecast starts after them (it was made from newer data)."""
     H, L, T = run.cfg.model.horizon, run.cfg.model.lookback, run.n_targets
     a, b = prep.panel.offsets[pick], prep.panel.offsets[pick + 1]
     origin = np.datetime64(pd.Timestamp(forecast["origin"].max()).tz_localize(None))
+    if b > a and origin > prep.panel.times[b - 1]:
+        last = pd.Timestamp(prep.panel.times[b - 1])
+        log(
+            f"warning: the forecast starts after {pd.Timestamp(origin)}, later than the data drawn (to {last}); "
+            "pass --data with the file it was made from to draw that"
+        )
     b = a + int(np.searchsorted(prep.panel.times[a:b], origin, side="right"))  # data newer than the origin: unseen
     tail = max(a, b - max(4 * H, L))
     return pd.DataFrame(

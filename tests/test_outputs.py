@@ -89,11 +89,13 @@ def test_plot_draws_the_forecast_of_newer_data(
 ) -> None:
     newer = write_csv(tmp_path / "newer.csv", synthetic_frame(n=340, columns=("a", "b", "c")))  # 40 rows more
     cli.ok("predict", run_copy, "--data", newer)
-    cli.ok("plot", run_copy)
+    alone = cli.ok("plot", run_copy)  # the training file's history ends 40 hours before the forecast
+    assert "later than the data drawn" in alone.stderr and "pass --data" in alone.stderr
+    cli.ok("plot", run_copy, "--data", newer)
     written = read_times(run_copy / "forecast.csv")
     assert written["origin"].iloc[0] == pd.Timestamp("2024-01-01") + pd.Timedelta(hours=339)
     assert_same_rows(drawn["forecast"], written)
-    assert drawn["history"]["timestamp"].max() <= written["origin"].iloc[0]
+    assert drawn["history"]["timestamp"].max() == written["origin"].iloc[0]  # drawn up to the forecast
 
 
 def test_plot_draws_the_backtest_predict_wrote_with_its_band(
