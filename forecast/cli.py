@@ -190,7 +190,7 @@ def train(
     set_: Annotated[
         list[str] | None,
         typer.Option(
-            "--set", metavar="KEY=VALUE", help="Any config value, e.g. model.hidden_size=32 or data.split.train=8640."
+            "--set", metavar="KEY=VALUE", help="Any config value, e.g. model.hidden_size=32 or data.split.val=0.15."
         ),
     ] = None,
     out: Annotated[str | None, typer.Option(help="Run directory (default: runs/<data>-<time>).")] = None,

@@ -196,8 +196,8 @@ def check(cfg: Config) -> Config:
     counts = [isinstance(v, int) for v in split.values() if v != 0]  # a 0 fits either kind
     if any(counts) and not all(counts):
         raise ForecastError(
-            f"data.split mixes fractions and row counts ({split}); use all fractions "
-            "(0.7/0.1/0.2) or all row counts (8640/2880/2880)"
+            f"data.split mixes fractions and row counts ({split}); give all three as fractions or as row "
+            "counts, e.g. --set data.split.train=8640 --set data.split.val=2880 --set data.split.test=2880"
         )
     if not split_is_counts(split) and sum(split.values()) > 1 + 1e-9:
         raise ForecastError(f"data.split fractions sum to {sum(split.values()):g}; they must sum to at most 1")

@@ -61,9 +61,15 @@ def model_inputs(panel: Panel, scaler: Scaler, cfg: Config) -> np.ndarray:
 def prepare(cfg: Config, panel: Panel, scaler: Scaler | None = None) -> Prepared:
     """Split and scale; given a trained scaler (new data for a trained model), row-count splits
     longer than a series are cut at its end rather than refused."""
-    borders = split_borders(panel.lengths(), cfg.data.split, strict=scaler is None)
-    borders = fit_borders(borders, cfg)
+    asked = split_borders(panel.lengths(), cfg.data.split, strict=scaler is None)
+    borders = fit_borders(asked, cfg)
     if scaler is None:
+        if ((borders[:, 0] == 0) & (asked[:, 0] > 0)).any():
+            H = cfg.model.horizon
+            raise ForecastError(
+                f"the horizon ({H}) is too long for this data: validation and test take {H} rows each, leaving no "
+                f"rows to train on (at most {int(asked[:, 2].max())} rows a series); use a shorter horizon or more data"
+            )
         scaler = fit_scaler(panel, borders[:, 0])
     return Prepared(panel, borders, scaler, model_inputs(panel, scaler, cfg))
 
@@ -100,8 +106,10 @@ def check_windows(prep: Prepared, cfg: Config, path: str) -> dict[str, int]:
         rows = int(sizes[:, i].max())
         if counts[part] == 0 and (rows > 0 or part == "train"):
             need = f"lookback + horizon = {L + H}" if part == "train" else f"horizon = {H}"
+            asked = split_borders(prep.panel.lengths(), cfg.data.split, strict=False)[:, 0].max()
+            why = f", after validation and test took {H} rows (the horizon) each" if i == 0 and rows < asked else ""
             raise ForecastError(
-                f"the {part} split of {path} has no complete window: it has {rows} rows (per series, at most) "
+                f"the {part} split of {path} has no complete window: it has {rows} rows (per series, at most){why} "
                 f"and needs {need}; use more data, a shorter lookback/horizon, or change data.split"
             )
     return counts

@@ -482,3 +482,21 @@ def test_resume_errors(cli: Cli, run_copy: Path, tmp_path: Path) -> None:
     assert_user_error(cli("train", "--resume", run_copy), "no state.pt to resume from")
     # flags that would change the saved config are refused, not silently ignored
     assert_user_error(cli("train", "--resume", run_copy, "--epochs", "50"), "--resume", "drop --epochs")
+
+
+@pytest.mark.parametrize(
+    ("horizon", "fragments"),
+    [
+        (150, ["the horizon (150) is too long", "validation and test take 150 rows each"]),
+        (100, ["train split", "has 100 rows", "after validation and test took 100 rows (the horizon) each"]),
+    ],
+)
+def test_too_long_a_horizon_is_named_as_the_cause(cli: Cli, tmp_path: Path, horizon: int, fragments: list[str]) -> None:
+    data = write_csv(tmp_path / "d.csv", synthetic_frame(n=300, columns=("y",)))
+    result = cli("train", "--data", data, "--out", tmp_path / "run", *SMALL[:2], "--horizon", horizon, *SMALL[4:])
+    assert_user_error(result, *fragments)
+
+
+def test_one_row_count_in_the_split_says_to_give_all_three(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:
+    result = cli("train", "--data", multi_csv, "--out", tmp_path / "run", *SMALL, "--set", "data.split.train=200")
+    assert_user_error(result, "mixes fractions and row counts", "--set data.split.val=")
