@@ -275,16 +275,44 @@ def _takes_text(typ: Any) -> bool:
     return typ is str or (typing.get_origin(typ) in (typing.Union, types.UnionType, list) and args == [str])
 
 
+def yaml_problem(e: yaml.YAMLError) -> str:
+    """PyYAML's reason and where, on one line: 'found character '\\t' ... (line 3, column 1)'."""
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    mark = getattr(e, "problem_mark", None)
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else problem
+
+
+def check_unique_keys(node: yaml.Node | None, path: Path, visited: set[int] | None = None) -> None:
+    """A key given twice in one mapping is an error: YAML readers keep the last and drop the other."""
+    visited = set() if visited is None else visited
+    if node is None or id(node) in visited:  # an alias of a node already checked (anchors may nest)
+        return
+    visited.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            name = str(key.value)
+            if name in seen:
+                raise ForecastError(f"{path} gives {name!r} twice (line {key.start_mark.line + 1}); give it once")
+            seen.add(name)
+            check_unique_keys(value, path, visited)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            check_unique_keys(item, path, visited)
+
+
 def load_yaml(path: str | Path) -> Config:
     path = Path(path)
     if not path.is_file():
         raise ForecastError(f"config file {str(path)!r} not found")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+        text = path.read_text(encoding="utf-8-sig")
+        check_unique_keys(yaml.compose(text, Loader=yaml.SafeLoader), path)
+        raw = yaml.safe_load(text)
     except UnicodeDecodeError:
         raise ForecastError(f"{path} is not a YAML config (it is not UTF-8 text)") from None
     except yaml.YAMLError as e:
-        raise ForecastError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+        raise ForecastError(f"{path} is not valid YAML: {yaml_problem(e)}") from None
     if raw is None:
         raise ForecastError(f"{path} is empty; give it sections such as data: and model:")
     cfg = from_dict(raw, str(path))

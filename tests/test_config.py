@@ -90,6 +90,10 @@ def test_empty_section_keeps_defaults(tmp_path: Path) -> None:
         ("", ["is empty"]),
         ("# only a comment\n", ["is empty"]),
         ("data: [unclosed\n", ["not valid YAML"]),
+        ("model:\n  hidden_size: 8\n\tlookback: 4\n", ["not valid YAML", "'\\t'", "(line 3, column 1)"]),
+        ("model: {hidden_size: 8}\ndata: {target: y}\nmodel: {lookback: 4}\n", ["gives 'model' twice (line 3)"]),
+        ("model:\n  lookback: 4\n  lookback: 8\n", ["gives 'lookback' twice (line 3)"]),
+        ("a: &x {b: 1}\nmodel: *x\n", ["unknown section 'a'"]),  # an alias is not a repeated key
     ],
 )
 def test_bad_yaml_names_the_key(tmp_path: Path, text: str, fragments: list[str]) -> None:
