@@ -140,6 +140,8 @@ def saved_config(run_dir: Path) -> Config:
         raise ForecastError(f"run directory {str(run_dir)!r} not found")
     if not (run_dir / "config.yaml").is_file():
         raise ForecastError(f"{run_dir} is not a run directory (it has no config.yaml)")
+    if not (run_dir / "state.pt").is_file():  # said before anything is printed
+        raise ForecastError(pipeline.NOTHING_TO_RESUME.format(run_dir=run_dir))
     return config.check(config.load_yaml(run_dir / "config.yaml"))
 
 

@@ -210,7 +210,11 @@ def announce(setup: Setup, log: Log) -> None:
     assert setup.budget is not None
     log(
         f"budget: {setup.budget.describe(counts['train'])}, "
-        f"early stopping after {cfg.train.patience} epochs without gain"
+        + (
+            f"early stopping after {cfg.train.patience} epochs without gain"
+            if cfg.train.patience
+            else "no early stopping"
+        )
     )
 
 
@@ -394,10 +398,13 @@ def write_history(run_dir: Path, history: list[dict[str, float]]) -> pd.DataFram
     return frame
 
 
+NOTHING_TO_RESUME = "{run_dir} has no state.pt to resume from (it completed, or never finished an epoch)"
+
+
 def resume_state(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "state.pt"
     if not path.is_file():
-        raise ForecastError(f"{run_dir} has no state.pt to resume from (it completed, or never finished an epoch)")
+        raise ForecastError(NOTHING_TO_RESUME.format(run_dir=run_dir))
     return checkpoint.load_any(path, "training state")
 
 

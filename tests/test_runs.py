@@ -142,6 +142,7 @@ def test_resume_of_a_run_that_completed(cli: Cli, multi_csv: Path, tmp_path: Pat
     cli.train(multi_csv, tmp_path / "run")
     result = cli("train", "--resume", tmp_path / "run")
     assert result.exit_code == 1 and "no state.pt to resume from" in result.stderr
+    assert result.stdout == "" and "budget" not in result.stderr  # said before the config and the data
 
 
 def test_train_leaves_signal_handlers_as_it_found_them(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:
