@@ -222,6 +222,12 @@ def init_highway(model: Forecaster, prep: Prepared, cfg: Config) -> str:
         resid = (y - base) / spread if spread is not None else y - base
         return xn.double().numpy(), resid.double().numpy()
 
+    n_fit, n_held = (int(n) for n in total(np.array([len(earlier), len(held_out)])))
+    if n_held < choices.MIN_HELD_OUT or n_fit < 2:
+        return (
+            f"highway starts at zero: too few windows to fit it and check the fit ({n_fit} to fit, {n_held} "
+            f"held out; {choices.MIN_HELD_OUT} held out needed)"
+        )
     # sums over every process: sharded, each holds its own series and all make one choice and fit
     chosen = choices.choose_ridge(residuals(earlier), residuals(held_out), pool=total)
     if chosen is None:

@@ -97,6 +97,14 @@ def test_a_series_too_short_to_train_and_test_is_a_clear_error(cli: Cli, tmp_pat
     assert not (tmp_path / "run").exists()
 
 
+def test_a_highway_too_short_to_fit_says_why_it_starts_at_zero(cli: Cli, tmp_path: Path) -> None:
+    data = write_csv(tmp_path / "short.csv", monthly_frame(48))
+    args = ("--out", tmp_path / "run", "--device", "cpu", "--epochs", "1", "--set", "model.hidden_size=8")
+    result = cli.ok("train", "--data", data, *args)
+    assert "highway starts at zero: too few windows to fit it" in result.stderr
+    assert "did better" not in result.stderr  # nothing was compared
+
+
 def test_a_short_validation_part_takes_one_horizon_from_train() -> None:
     cfg = Config()
     cfg.model.horizon = 12
