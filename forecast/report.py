@@ -34,6 +34,8 @@ def metrics_table(result: dict[str, Any]) -> str:
         lines.append(
             f"seasonal_naive: the lookback ({lookback}) is under a season ({season}), so it repeats the last value"
         )
+    elif season <= 1 and "season" in result:
+        lines.append("seasonal_naive: this frequency has no season, so it repeats the last value")
     if "intervals" in result:
         iv = result["intervals"]
         lines.append(

@@ -116,7 +116,8 @@ class Run(Predictor):
 def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
     path = Path(run_dir)
     if not path.is_dir():
-        raise ForecastError(f"run directory {str(path)!r} not found")
+        what = "is a file, not a run directory made by forecast train" if path.is_file() else "not found"
+        raise ForecastError(f"run directory {str(path)!r} {what}")
     state = checkpoint.load(path / "model.pt")
     model_cfg = state.config.get("model", {})
     for key in ("highway", "window_scale"):  # runs from before these options had neither

@@ -413,6 +413,8 @@ def test_predict_never_writes_over_a_file_it_did_not_write(cli: Cli, run_copy: P
 def test_missing_run_directory(cli: Cli, tmp_path: Path) -> None:
     for command in ("predict", "evaluate", "plot", "info"):
         assert_user_error(cli(command, tmp_path / "nope"), "run directory", "nope", "not found")
+    data = write_csv(tmp_path / "sales.csv", synthetic_frame(n=50, columns=("y",)))  # the data, given for the run
+    assert_user_error(cli("predict", data), "sales.csv", "is a file, not a run directory")
 
 
 def test_run_directory_without_model(cli: Cli, run_copy: Path) -> None:

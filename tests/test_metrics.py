@@ -158,4 +158,6 @@ def test_the_table_says_when_seasonal_naive_cannot_reach_a_season() -> None:
     note = "seasonal_naive: the lookback (7) is under a season (12), so it repeats the last value"
     assert note in report.metrics_table({**result, "season": 12, "lookback": 7})
     assert "seasonal_naive:" not in report.metrics_table({**result, "season": 12, "lookback": 24})
-    assert "seasonal_naive:" not in report.metrics_table({**result, "season": 1, "lookback": 7})
+    no_season = "seasonal_naive: this frequency has no season, so it repeats the last value"
+    assert no_season in report.metrics_table({**result, "season": 1, "lookback": 7})  # annual data
+    assert "seasonal_naive:" not in report.metrics_table(result)  # a result that does not say
