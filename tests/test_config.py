@@ -239,3 +239,9 @@ def test_from_dict_of_a_saved_config_round_trips() -> None:
     cfg = config.apply_overrides(Config(), ["data.target=[a, b]", "model.cell=gru_explicit", "train.epochs=3"])
     assert config.from_dict(yaml.safe_load(config.to_yaml(cfg))) == cfg
     assert config.from_dict(cfg.to_dict()) == cfg
+
+
+def test_the_readme_lists_every_key_with_its_code_default() -> None:
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    block = text.split("The code defaults, every key")[1].split("```yaml\n")[1].split("```")[0]
+    assert yaml.safe_load(block) == config.Config().to_dict()
