@@ -91,7 +91,9 @@ def main_options(
     """Train GRU forecasters on time series in CSV files, and use them."""
 
 
-RunDir = Annotated[Path, typer.Argument(help="A run directory made by `forecast train`.", show_default=False)]
+RunDir = Annotated[
+    Path, typer.Argument(metavar="RUN_DIR", help="A run directory made by `forecast train`.", show_default=False)
+]
 DataOpt = Annotated[
     str | None, typer.Option("--data", help="A newer CSV with the training columns (default: the training file).")
 ]
@@ -168,7 +170,7 @@ def train(
     config_file: Annotated[
         Path | None,
         typer.Argument(
-            metavar="[CONFIG.yaml]",
+            metavar="CONFIG.yaml",
             help="YAML config (default: the bundled demo, configs/default.yaml, when --data is not given).",
             show_default=False,
         ),
