@@ -81,14 +81,15 @@ def infer_steps(times: np.ndarray, offsets: np.ndarray) -> Steps:
         "bdays": np.busday_count(day[inner], day[inner + 1]),
     }
     # every time on its series' day in the month, or its month's last day where that is shorter
-    # (the 30th: January 30, February 28, March 30, ...; month ends are the 31st's case); a few
-    # days early where the steps are not fixed (February 28 in a leap year, a business month end)
-    # still reads as months, with a warning that names the time
+    # (the 30th: January 30, February 28, March 30, ...; month ends are the 31st's case); where
+    # the steps are not fixed and most times are on that day, a few a few days off it (February 28
+    # in a leap year, a late reading) still read as months, with a warning that names one
     anchor = month_anchor(t, offsets)
-    early = np.minimum(anchor[rows], days_in_month(t)) - day_of_month(t)
+    off = np.minimum(anchor[rows], days_in_month(t)) - day_of_month(t)
     same_clock = _constant(time_of_day, rows, n_series)
-    on_its_day = _all(early == 0, rows, n_series) & same_clock
-    near_its_day = _all((early >= 0) & (early <= MONTH_DAY_SLACK), rows, n_series) & same_clock & ~fixed
+    on_its_day = _all(off == 0, rows, n_series) & same_clock
+    mostly = np.bincount(rows, weights=off == 0, minlength=n_series) > np.diff(offsets) / 2
+    near_its_day = _all(np.abs(off) <= MONTH_DAY_SLACK, rows, n_series) & same_clock & mostly & ~fixed
     monthly = (on_its_day | near_its_day) & ~_any(candidates["months"] < 1, sid, n_series)
     business = ~_any(weekend, rows, n_series) & _constant(time_of_day, rows, n_series)
     business &= ~_any(candidates["bdays"] < 1, sid, n_series) & (_mode(candidates["bdays"], sid, n_series) == 1)
@@ -102,7 +103,7 @@ def infer_steps(times: np.ndarray, offsets: np.ndarray) -> Steps:
     regular &= (kind != "months") | on_its_day
     largest_at = _argmax(diffs, sid, n_series)
     smallest_at = _argmax(-diffs, sid, n_series)
-    off_day = np.where(monthly & ~on_its_day, _argmax((early != 0).astype(np.int64), rows, n_series), -1)
+    off_day = np.where(monthly & ~on_its_day, _argmax((off != 0).astype(np.int64), rows, n_series), -1)
     return Steps(
         kind=kind,
         step=step,
@@ -130,13 +131,18 @@ def days_in_month(t: np.ndarray) -> np.ndarray:
 
 
 def month_anchor(times: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """(S,) each series' day in the month: the latest day any of its times falls on (a series on
-    the 30th falls on the 28th in February, so its first or last time alone may not say)."""
-    days = day_of_month(np.asarray(times, dtype="datetime64[ns]"))
+    """(S,) each series' day in the month. Where every time is on one day, or on its month's last
+    day where the month is shorter (the 30th: February 28), that day: the latest any time falls on,
+    since a series' first or last time alone may not say. Otherwise (a time a few days off its
+    day) the day most of its times fall on."""
+    t = np.asarray(times, dtype="datetime64[ns]")
+    days, n = day_of_month(t), len(offsets) - 1
+    rows = series_of_rows(offsets)
     nonempty = np.diff(offsets) > 0
-    out = np.ones(len(offsets) - 1, dtype=np.int64)
-    out[nonempty] = np.maximum.reduceat(days, offsets[:-1][nonempty])
-    return out
+    latest = np.ones(n, dtype=np.int64)
+    latest[nonempty] = np.maximum.reduceat(days, offsets[:-1][nonempty])
+    clamped = _all(days == np.minimum(latest[rows], days_in_month(t)), rows, n)
+    return np.where(clamped, latest, _mode(days, rows, n))
 
 
 def _any(flags: np.ndarray, group: np.ndarray, n: int) -> np.ndarray:
@@ -268,7 +274,7 @@ def report_gaps(steps: Steps, irregular: np.ndarray, times: np.ndarray, ids: lis
         assert steps.anchor is not None
         msg = (
             f"{path}{where} is monthly on day {steps.anchor[s]} of the month (or its last day), but "
-            f"{pd.Timestamp(times[off]).date()} is a few days before it{more}"
+            f"{pd.Timestamp(times[off]).date()} is a few days off it{more}"
         )
     if gaps == "error":
         raise ForecastError(msg + "; set data.gaps: warn to proceed anyway")
@@ -378,10 +384,12 @@ def continue_times(
     if kind == "months":
         month = last.astype("datetime64[M]")
         target = month[:, None] + k * step  # (W, H) months
-        if pd.tseries.frequencies.to_offset(freq).rule_code.split("-")[0].endswith("E"):  # month ends
-            ends = (target + 1).astype("datetime64[D]") - 1
-            return ends.astype("datetime64[ns]") + time_of_day[:, None]
-        day = day_of_month(last) if anchor is None else np.asarray(anchor, dtype=np.int64)
+        if anchor is not None:  # each series' own day (month ends: 31), whatever the file's first series has
+            day = np.asarray(anchor, dtype=np.int64)
+        elif pd.tseries.frequencies.to_offset(freq).rule_code.split("-")[0].endswith("E"):  # month ends
+            day = np.full(len(last), 31, dtype=np.int64)
+        else:
+            day = day_of_month(last)
         lengths = days_in_month(target.astype("datetime64[D]"))
         days = target.astype("datetime64[D]") + (np.minimum(day[:, None], lengths) - 1)
         return days.astype("datetime64[ns]") + time_of_day[:, None]

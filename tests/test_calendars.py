@@ -95,7 +95,7 @@ def test_monthly_data_a_few_days_off_its_day_is_monthly_with_a_warning(tmp_path:
     times = [m + pd.Timedelta(days=min(30, m.days_in_month) - 1) for m in months]
     times[13] = pd.Timestamp("2016-02-28")  # February 29 existed that year
     path = write_csv(tmp_path / "m.csv", frame_of(times))
-    with pytest.warns(UserWarning, match="monthly on day 30 of the month .*2016-02-28 is a few days before it"):
+    with pytest.warns(UserWarning, match="monthly on day 30 of the month .*2016-02-28 is a few days off it"):
         panel = panel_of(path)
     assert panel.freq == "MS"
     future = calendar.continue_times(panel.times[-1:], panel.freq, 2, anchor=np.array([30]))[0]
@@ -104,6 +104,35 @@ def test_monthly_data_a_few_days_off_its_day_is_monthly_with_a_warning(tmp_path:
         panel_of(path, gaps="error")
     fixed = [pd.Timestamp("2015-01-01") + pd.Timedelta(days=31 * i) for i in range(3)]  # 31-day steps: not months
     assert panel_of(write_csv(tmp_path / "d.csv", frame_of(fixed))).freq == "31D"
+
+
+def test_one_late_reading_is_named_and_moves_no_forecast(tmp_path: Path) -> None:
+    times = list(pd.date_range("2022-01-01", periods=24, freq="MS") + pd.Timedelta(days=14))  # the 15th
+    times[9] = pd.Timestamp("2022-10-17")
+    with pytest.warns(UserWarning, match="monthly on day 15 .*2022-10-17 is a few days off it"):
+        panel = panel_of(write_csv(tmp_path / "m.csv", frame_of(times)))
+    anchor = calendar.month_anchor(panel.times, panel.offsets)
+    future = calendar.continue_times(panel.times[-1:], panel.freq, 2, anchor=anchor)[0]
+    assert panel.freq == "MS" and list(future) == list(pd.to_datetime(["2024-01-15", "2024-02-15"]))
+
+
+def test_fixed_steps_with_a_gap_are_not_taken_for_months(tmp_path: Path) -> None:
+    times = pd.date_range("2023-01-29", periods=8, freq="30D").delete(3)  # every 30 days, one missing
+    with pytest.warns(UserWarning, match="irregular time steps"):
+        assert panel_of(write_csv(tmp_path / "d.csv", frame_of(times))).freq == "30D"
+
+
+@pytest.mark.parametrize("first", ["end", "mid"])
+def test_each_series_keeps_its_day_whichever_comes_first(tmp_path: Path, first: str) -> None:
+    ends = frame_of(pd.date_range("2023-01-31", periods=6, freq="ME"), "end")
+    mids = frame_of(pd.date_range("2023-01-01", periods=6, freq="MS") + pd.Timedelta(days=14), "mid")
+    frames = [ends, mids] if first == "end" else [mids, ends]
+    panel = panel_of(write_csv(tmp_path / "long.csv", pd.concat(frames)), id_column="id", sort=True)
+    anchor = calendar.month_anchor(panel.times, panel.offsets)
+    last = panel.times[panel.offsets[1:] - 1]
+    future = dict(zip(panel.ids, calendar.continue_times(last, panel.freq, 2, anchor=anchor), strict=True))
+    assert list(future["end"]) == list(pd.to_datetime(["2023-07-31", "2023-08-31"]))
+    assert list(future["mid"]) == list(pd.to_datetime(["2023-07-15", "2023-08-15"]))
 
 
 def test_month_ends_stay_month_ends(tmp_path: Path) -> None:
