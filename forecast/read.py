@@ -453,12 +453,12 @@ def format_times(times: np.ndarray, fmt: str) -> np.ndarray:
 def zone_of(fmt: str) -> np.timedelta64 | None:
     """The UTC offset a Panel.time_format writes its times with ("...Z": 0, "...+05:30"), or None
     for times written without one."""
-    if fmt.endswith("Z"):
+    if re.search(r"(?i)(?:z|utc|gmt)$", fmt):
         return np.timedelta64(0, "m")
-    match = re.search(r"([+-])(\d{2}):(\d{2})$", fmt)
+    match = re.search(r"%S(?:\.%f)?\s*([+-])(\d{2}):?(\d{2})?$", fmt)  # after the seconds: +05:30, +0530, +05
     if not match:
         return None
-    minutes = int(match.group(2)) * 60 + int(match.group(3))
+    minutes = int(match.group(2)) * 60 + int(match.group(3) or 0)
     return np.timedelta64(-minutes if match.group(1) == "-" else minutes, "m")
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecast import calendar, checkpoint, config, files, read
+from forecast import calendar, checkpoint, choices, config, files, read
 from forecast.checkpoint import RunState
 from forecast.distributed import pick_device, total, world
 from forecast.errors import ForecastError, Log, stderr_log
@@ -139,6 +139,9 @@ def on_the_runs_clock(panel: Panel, run_format: str) -> Panel:
     training data" compares like with like and forecasts are written as the run writes them."""
     ours, theirs = read.zone_of(run_format), read.zone_of(panel.time_format)
     if ours is None or theirs is None or ours == theirs:
+        return panel
+    step = choices.step_seconds(panel.freq)
+    if step is None or step >= 86_400:  # a day is a calendar day: daily dates stay as written
         return panel
     times = panel.times - (theirs - ours).astype("timedelta64[ns]")
     return dataclasses.replace(panel, times=times, time_format=run_format)

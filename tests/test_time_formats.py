@@ -225,13 +225,14 @@ def test_hourly_data_across_dst_is_utc_and_says_so(tmp_path: Path) -> None:
     assert written(panel, panel.times[:1]) == ["2024-03-29 23:00:00Z"]
 
 
-def test_newer_file_in_summer_time_is_compared_on_the_runs_utc_clock(tmp_path: Path) -> None:
+@pytest.mark.parametrize("layout", ["%Y-%m-%dT%H:%M:%S+02:00", "%Y-%m-%d %H:%M:%S+0200", "%Y-%m-%d %H:%M:%S+02"])
+def test_newer_file_in_summer_time_is_compared_on_the_runs_utc_clock(tmp_path: Path, layout: str) -> None:
     local = pd.date_range("2024-03-25", periods=200, freq="h", tz="Europe/Berlin")  # DST starts 03-31
     cli, run = Cli(), tmp_path / "run"
     data = write_series(tmp_path / "dst.csv", [t.isoformat() for t in local])
     cli.ok("train", "--data", data, "--out", run, *SMALL[4:], "--lookback", 8, "--horizon", 3)
     newer = pd.date_range(local[-20], periods=30, freq="h", tz="Europe/Berlin")  # +02:00 only: one offset
-    path = write_series(tmp_path / "newer.csv", [t.isoformat() for t in newer])
+    path = write_series(tmp_path / "newer.csv", list(newer.strftime(layout)))
     last_utc = local[-1].tz_convert("UTC").tz_localize(None)
     result = cli.ok("evaluate", run, "--data", path)
     assert f"rows after {last_utc}" in result.stderr
@@ -239,6 +240,17 @@ def test_newer_file_in_summer_time_is_compared_on_the_runs_utc_clock(tmp_path: P
     cli.ok("predict", run, "--data", path)
     rows = pd.read_csv(run / "forecast.csv", dtype=str)
     assert rows["origin"][0] == newer[-1].tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def test_daily_file_in_summer_time_keeps_its_dates(tmp_path: Path) -> None:
+    winter = pd.date_range("2023-11-01", periods=120, freq="D", tz="Europe/Berlin")  # +01:00 throughout
+    cli, run = Cli(), tmp_path / "run"
+    data = write_series(tmp_path / "winter.csv", [t.isoformat() for t in winter])
+    cli.ok("train", "--data", data, "--out", run, *SMALL[4:], "--lookback", 8, "--horizon", 3)
+    summer = pd.date_range("2024-04-01", periods=40, freq="D", tz="Europe/Berlin")  # +02:00 throughout
+    cli.ok("predict", run, "--data", write_series(tmp_path / "summer.csv", [t.isoformat() for t in summer]))
+    rows = pd.read_csv(run / "forecast.csv", dtype=str)
+    assert rows["timestamp"][0].startswith("2024-05-11 00:00:00")  # the day after the file's last, at midnight
 
 
 def test_sub_second_times_keep_their_fractions(tmp_path: Path) -> None:
