@@ -137,7 +137,8 @@ def training_config(config_file: Path | None, data: str | None, values: dict[str
 def saved_config(run_dir: Path) -> Config:
     """The config saved in a run directory, to continue it."""
     if not run_dir.is_dir():
-        raise ForecastError(f"run directory {str(run_dir)!r} not found")
+        what = "is a file, not a run directory made by forecast train" if run_dir.is_file() else "not found"
+        raise ForecastError(f"run directory {str(run_dir)!r} {what}")
     if not (run_dir / "config.yaml").is_file():
         raise ForecastError(f"{run_dir} is not a run directory (it has no config.yaml)")
     if not (run_dir / "state.pt").is_file():  # said before anything is printed

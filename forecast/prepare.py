@@ -64,11 +64,13 @@ def prepare(cfg: Config, panel: Panel, scaler: Scaler | None = None) -> Prepared
     asked = split_borders(panel.lengths(), cfg.data.split, strict=scaler is None)
     borders = fit_borders(asked, cfg)
     if scaler is None:
-        if ((borders[:, 0] == 0) & (asked[:, 0] > 0)).any():
-            H = cfg.model.horizon
+        empty = (borders[:, 0] == 0) & (asked[:, 0] > 0)
+        if empty.any():
+            H, s = cfg.model.horizon, int(np.argmax(empty))
+            where = f"series {panel.ids[s]!r}, " if panel.ids[s] else ""
             raise ForecastError(
                 f"the horizon ({H}) is too long for this data: validation and test take {H} rows each, leaving no "
-                f"rows to train on (at most {int(asked[:, 2].max())} rows a series); use a shorter horizon or more data"
+                f"rows to train on ({where}{int(panel.lengths()[s])} rows); use a shorter horizon or more data"
             )
         scaler = fit_scaler(panel, borders[:, 0])
     return Prepared(panel, borders, scaler, model_inputs(panel, scaler, cfg))

@@ -29,6 +29,7 @@ class Run(Predictor):
 
     path: Path
     state: RunState
+    read_otherwise: bool = False  # files read with other data settings than training's (read_with)
 
     @property
     def columns(self) -> list[str]:
@@ -55,7 +56,8 @@ class Run(Predictor):
     ) -> dict[str, Any]:
         """Metrics of the model and the baselines; writes metrics.json when scoring the training data's test split."""
         prep = self.data_for(source, log)
-        return evaluate(self, prep, split, new_data=source is not None or prep.new_data, log=log)
+        new_data = source is not None or prep.new_data or self.read_otherwise
+        return evaluate(self, prep, split, new_data=new_data, log=log)
 
     def half_width(self, coverage: float | None) -> np.ndarray | None:
         """(H, T) scaled half-widths of intervals at `coverage` (default predict.coverage), or None."""
@@ -71,7 +73,9 @@ class Run(Predictor):
                     f"--set {other}: here only how a file is read can be set ({', '.join(READ_KEYS)}); "
                     "the model's settings are those it was trained with"
                 )
+            read_as_trained = dataclasses.replace(self.cfg.data)
             self.cfg = config.check(config.apply_overrides(self.cfg, pairs))
+            self.read_otherwise = self.cfg.data != read_as_trained  # its scores are not the run's own
         return self
 
     def scaler_for(self, ids: list[str]) -> Scaler:

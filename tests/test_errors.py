@@ -415,6 +415,7 @@ def test_missing_run_directory(cli: Cli, tmp_path: Path) -> None:
         assert_user_error(cli(command, tmp_path / "nope"), "run directory", "nope", "not found")
     data = write_csv(tmp_path / "sales.csv", synthetic_frame(n=50, columns=("y",)))  # the data, given for the run
     assert_user_error(cli("predict", data), "sales.csv", "is a file, not a run directory")
+    assert_user_error(cli("train", "--resume", data), "sales.csv", "is a file, not a run directory")
 
 
 def test_run_directory_without_model(cli: Cli, run_copy: Path) -> None:
@@ -489,7 +490,7 @@ def test_resume_errors(cli: Cli, run_copy: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("horizon", "fragments"),
     [
-        (150, ["the horizon (150) is too long", "validation and test take 150 rows each"]),
+        (150, ["the horizon (150) is too long", "validation and test take 150 rows each", "(300 rows)"]),
         (100, ["train split", "has 100 rows", "after validation and test took 100 rows (the horizon) each"]),
     ],
 )

@@ -110,5 +110,8 @@ def test_newer_file_with_a_gap_in_its_values_is_read_as_asked(cli: Cli, run: Pat
     assert len(pd.read_csv(run / "forecast.csv")) == HORIZON
     scored = cli.ok("evaluate", run, "--data", newer, "--set", "data.fill=ffill")
     assert "rows after" in scored.stderr and "mse_z" in scored.stdout
+    metrics = (run / "metrics.json").read_text()
+    assert "wrote" not in cli.ok("evaluate", run, "--set", "data.gaps=error").stdout  # not as trained: not saved
+    assert (run / "metrics.json").read_text() == metrics
     result = cli("predict", run, "--data", newer, "--set", "model.horizon=3")
     assert_user_error(result, "--set model.horizon", "data.fill, data.sort, data.gaps")
