@@ -180,6 +180,9 @@ def test_real_gaps_are_still_found(tmp_path: Path) -> None:
     weekdays = business_days_with_holidays().delete(slice(40, 50))  # two trading weeks missing
     with pytest.raises(ForecastError, match="usually 1 business day, largest gap 11 business days"):
         panel_of(write_csv(tmp_path / "b.csv", frame_of(weekdays)), gaps="error")
+    shorter = [pd.Timestamp("2020-01-01") + pd.Timedelta(days=d) for d in (0, 31, 62, 93, 124, 150, 181, 212)]
+    with pytest.raises(ForecastError, match=r"usually 31 days 00:00:00, but 26 days 00:00:00 after 2020-05-04"):
+        panel_of(write_csv(tmp_path / "s.csv", frame_of(shorter)), gaps="error")  # the usual step is the largest
 
 
 def test_missing_month_is_a_gap_in_months(tmp_path: Path) -> None:
