@@ -134,6 +134,7 @@ class RunState:
     format_version: int = FORMAT_VERSION
     time_format: str = ""  # how the data wrote its times: outputs write them alike
     holidays: list[str] = field(default_factory=list)  # business days: month-days ("12-25") the data skipped
+    day_first: bool | None = None  # dates like 03/04/2024 were read day first; newer files are read alike
     last_timestamp: str | None = None
     best_epoch: int = 0
     record: Record = field(default_factory=Record)

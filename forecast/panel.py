@@ -29,6 +29,7 @@ class Panel:
     time_format: str = ""  # how the file wrote its times (strftime, %q = quarter); "" = ISO-like default
     filled: np.ndarray | None = None  # (N, F) bool: cells data.fill made up, left out of scores
     holidays: tuple[str, ...] = ()  # business days: month-days ("12-25") the data skips every year
+    day_first: bool | None = None  # dates like 03/04/2024 were read day first (None: the file had none)
 
     @property
     def targets(self) -> list[str]:
@@ -134,11 +135,15 @@ def check_order(times: np.ndarray, offsets: np.ndarray, ids: list[str], sort: bo
 
 
 def load_panel(
-    cfg: DataConfig, source: str | Path | pd.DataFrame | None = None, shard: tuple[int, int] | None = None
+    cfg: DataConfig,
+    source: str | Path | pd.DataFrame | None = None,
+    shard: tuple[int, int] | None = None,
+    day_first: bool | None = None,
 ) -> Panel:
     """Read and validate a file (default cfg.path) or a DataFrame into a Panel in original units.
     shard (rank, ranks): keep only the series this rank owns (owners); a file with an id column is
-    then read a batch at a time, keeping only those rows (sharded_read)."""
+    then read a batch at a time, keeping only those rows (sharded_read). day_first: the order of
+    dates like 01/03/2024 where the values leave it open (read.day_order), as a run read them."""
     own = None
     if shard is not None and cfg.id_column and not isinstance(source, pd.DataFrame):
         rank, size = shard
@@ -146,15 +151,19 @@ def load_panel(
         if own is not None and len(own.frame) == 0:
             raise ForecastError(f"{own.path} has {own.n_series} series, too few to give each of {size} processes one")
     try:
-        return _load_panel(cfg, source, shard, own)
+        return _load_panel(cfg, source, shard, own, day_first)
     except ForecastError:
         if own is not None:  # its line was counted among this process's rows: the whole file names the true one
-            load_panel(cfg, source)
+            load_panel(cfg, source, day_first=day_first)
         raise
 
 
 def _load_panel(
-    cfg: DataConfig, source: str | Path | pd.DataFrame | None, shard: tuple[int, int] | None, own: OwnRows | None
+    cfg: DataConfig,
+    source: str | Path | pd.DataFrame | None,
+    shard: tuple[int, int] | None,
+    own: OwnRows | None,
+    day_first: bool | None = None,
 ) -> Panel:
     lines = None  # the file's row of each row kept, where it is not the position
     distinct = None  # the whole file's distinct times, when this process holds its own rows only
@@ -168,7 +177,8 @@ def _load_panel(
         raise ForecastError(f"id column {cfg.id_column!r} not found in {path} (columns: {', '.join(df.columns)})")
     targets, features = read.resolve_targets(df, cfg, date_col, path)
     columns = targets + features
-    times, time_format = read.read_times(df[date_col], date_col, path, distinct)
+    times, time_format = read.read_times(df[date_col], date_col, path, distinct, day_first)
+    day_first = read.day_first_read(df[date_col], times)
     values = read.to_numeric(df, columns, path)
     if cfg.fill == "none":
         check_missing(values, columns, path)  # before any reordering, so lines are the file's
@@ -192,7 +202,7 @@ def _load_panel(
     borders = split_borders(np.diff(offsets), cfg.split, strict=False)
     values, filled = fill_gaps(values, offsets, borders, cfg.fill, columns, path, uniq)
     holidays = calendar.infer_holidays(t) if calendar.step_of(freq)[0] == "bdays" else ()
-    return Panel(values, t, columns, len(targets), uniq, offsets, freq, time_format, filled, holidays)
+    return Panel(values, t, columns, len(targets), uniq, offsets, freq, time_format, filled, holidays, day_first)
 
 
 def owners(names: list[str], size: int) -> np.ndarray:

@@ -319,6 +319,7 @@ def save_run(
         history={k: [h[k] for h in result.history] for k in ("train_loss", "val_loss", "lr", "seconds")},
         time_format=panel.time_format,
         holidays=list(panel.holidays),
+        day_first=panel.day_first,
         last_timestamp=str(last),
         best_epoch=result.best_epoch,
         record=record,

@@ -307,7 +307,9 @@ def _first_present(codes: np.ndarray, k: int) -> np.ndarray:
     return np.array(found, dtype=np.int64)
 
 
-def read_times(col: pd.Series, name: str, path: str, distinct: DistinctTimes | None = None) -> tuple[pd.Series, str]:
+def read_times(
+    col: pd.Series, name: str, path: str, distinct: DistinctTimes | None = None, day_first: bool | None = None
+) -> tuple[pd.Series, str]:
     """The time column as naive datetime64[ns], and how it was written (a Panel.time_format).
 
     Quarters, month names, ISO weeks and integer years map to the start of their period. Times
@@ -318,7 +320,8 @@ def read_times(col: pd.Series, name: str, path: str, distinct: DistinctTimes | N
     Each distinct value is parsed once, and every choice (layout, day first, zone, fractions of a
     second) is made over the distinct values. Sharded, `distinct` holds the whole file's, and col
     is a Categorical of them holding this process's rows only: it then reads its rows exactly as
-    one process reading every row does.
+    one process reading every row does. `day_first` settles dates like 01/03/2024 that the values
+    alone leave open (day_order): a run's order (day_first_read), for a newer file.
     """
     if distinct is None and pd.api.types.is_datetime64_dtype(col):  # naive times: nothing to choose
         times, fmt = _as_ns(col, name, path), ""
@@ -333,7 +336,7 @@ def read_times(col: pd.Series, name: str, path: str, distinct: DistinctTimes | N
             rows = np.flatnonzero(codes == i)
             return str(rows[0] + 2) if len(rows) else "?"
 
-        distinct_parsed, fmt = _read_distinct(distinct, name, path, line)
+        distinct_parsed, fmt = _read_distinct(distinct, name, path, line, day_first)
         parsed = distinct_parsed.to_numpy(dtype="datetime64[ns]")
         times = pd.Series(np.append(parsed, np.datetime64("NaT"))[codes], index=col.index)  # code -1: NaT
     missing = times.isna().to_numpy()
@@ -348,7 +351,9 @@ def read_times(col: pd.Series, name: str, path: str, distinct: DistinctTimes | N
     return times, fmt
 
 
-def _read_distinct(distinct: DistinctTimes, name: str, path: str, line: Callable[[int], str]) -> tuple[pd.Series, str]:
+def _read_distinct(
+    distinct: DistinctTimes, name: str, path: str, line: Callable[[int], str], day_first: bool | None = None
+) -> tuple[pd.Series, str]:
     """The distinct values as times (NaT where one is not a time) and the layout; line(i): the
     line where value i first appears, for errors."""
     col = distinct.values
@@ -360,7 +365,7 @@ def _read_distinct(distinct: DistinctTimes, name: str, path: str, line: Callable
         kind = special_format(raw.iloc[distinct.sample]) if _is_text(col) or _is_year_ints(col) or digits else None
         if kind == "year_month" and name.lower() not in MONTH_INT_NAMES:
             kind = None  # 199001 in a `quarter` or `week` column is not January 1990
-        times, fmt = parse_special(raw, kind) if kind else _to_datetime(raw, name, path, line)
+        times, fmt = parse_special(raw, kind) if kind else _to_datetime(raw, name, path, line, day_first)
         if digits == 8:
             fmt = "%Y%m%d"  # written back as read: 20240131
     if getattr(times.dt, "tz", None) is not None:  # a datetime column with a zone (pyarrow, Parquet, DataFrames)
@@ -473,13 +478,34 @@ def read_written_times(raw: pd.Series, fmt: str, name: str, path: str) -> pd.Ser
     return read_times(text, name, path)[0]
 
 
-def day_order(raw: pd.Series, name: str, path: str, line: Callable[[int], str]) -> tuple[bool, pd.Series | None]:
+DAY_MONTH = r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b"  # 03/04/2024, 3.4.24: day and month, in some order
+
+
+def day_first_read(raw: pd.Series, times: pd.Series) -> bool | None:
+    """Whether times read from text like 03/04/2024 were read day first (None: no such value among
+    the first rows, or the fields are equal there), for a run to read newer files alike."""
+    head = raw.head(1000)
+    if not pd.api.types.is_string_dtype(head) and head.dtype != object:
+        return None
+    fields = head.astype(str).str.extract(DAY_MONTH)
+    first, second = (pd.to_numeric(fields[k], errors="coerce") for k in (0, 1))
+    differ = np.flatnonzero((first.notna() & (first != second)).to_numpy())
+    if not len(differ):
+        return None
+    i = int(differ[0])
+    return bool(pd.Timestamp(times.iloc[i]).day == first.iloc[i])
+
+
+def day_order(
+    raw: pd.Series, name: str, path: str, line: Callable[[int], str], known: bool | None = None
+) -> tuple[bool, pd.Series | None]:
     """Whether dates like 03/04/2024 put the day first, and the times so read where choosing took
     reading them (else None): day first when a first field exceeds 12, month first when a second
     one does. When neither does (monthly data on the 1st: 01/07/1991, 01/08/1991, ...), the
     reading whose steps are regular wins: read month first, those are January 7, 8, ... Where
-    both readings are as regular (a few days or months), the dates are refused, not guessed."""
-    fields = raw.str.extract(r"^(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b")
+    both readings are as regular (a few days or months), the order `known` (a run's, for a newer
+    file) holds; without it, the dates are refused, not guessed."""
+    fields = raw.str.extract(DAY_MONTH)
     first, second = (pd.to_numeric(fields[k], errors="coerce") for k in (0, 1))
     if (first > 12).any():
         return True, None
@@ -489,6 +515,8 @@ def day_order(raw: pd.Series, name: str, path: str, line: Callable[[int], str]) 
     wall = raw.str.replace(ZONE_SUFFIX, "", regex=True)
     month_first, day_first = (parse_times(wall, dayfirst=d) for d in (False, True))
     by_month, by_day = _regularity(month_first), _regularity(day_first)
+    if by_month == by_day and known is not None:
+        by_day, by_month = float(known), float(not known)
     if by_month == by_day:
         i = int(np.flatnonzero(differ)[0])
         raise ForecastError(
@@ -527,7 +555,9 @@ def _regularity(times: pd.Series) -> float:
     return float(np.unique(steps, return_counts=True)[1].max() / len(steps))
 
 
-def _to_datetime(raw: pd.Series, name: str, path: str, line: Callable[[int], str]) -> tuple[pd.Series, str]:
+def _to_datetime(
+    raw: pd.Series, name: str, path: str, line: Callable[[int], str], day_first: bool | None = None
+) -> tuple[pd.Series, str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:  # the common case, vectorized: ISO 8601 times in one zone
@@ -537,7 +567,7 @@ def _to_datetime(raw: pd.Series, name: str, path: str, line: Callable[[int], str
         except (ValueError, TypeError):
             pass  # the slower row-by-row parse below finds and names what is wrong
         try:
-            dayfirst, times = day_order(raw, name, path, line)
+            dayfirst, times = day_order(raw, name, path, line, day_first)
             if times is None:
                 times = parse_times(raw, dayfirst)
             mixed = times.dtype == object  # pandas < 3 returns objects for mixed offsets

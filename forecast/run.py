@@ -93,7 +93,7 @@ class Run(Predictor):
                 log(f"warning: {source} has changed since this model was trained on it; it is read as new data")
                 new_data = True
         path = "the DataFrame" if isinstance(source, pd.DataFrame) else str(source)
-        panel = load_panel(cfg.data, source)
+        panel = load_panel(cfg.data, source, day_first=self.state.day_first)
         if panel.columns != self.columns:
             missing = [c for c in self.columns if c not in panel.columns]
             raise ForecastError(

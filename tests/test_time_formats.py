@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from helpers import SMALL, Cli, assert_user_error
 
 from forecast import calendar, panel, read
@@ -196,6 +197,24 @@ def test_dates_as_regular_either_way_round_are_an_error_not_a_guess(tmp_path: Pa
         ForecastError, match=r"could be day/month or month/day \(line 3: '01/02/2024'\), and both read as regular"
     ):
         panel_of(write_series(tmp_path / "d.csv", days))
+
+
+@pytest.mark.parametrize(("layout", "day_first"), [("%d/%m/%Y", True), ("%m/%d/%Y", False)])
+def test_a_newer_file_too_short_to_tell_day_from_month_is_read_as_the_run_read(
+    tmp_path: Path, layout: str, day_first: bool
+) -> None:
+    months = pd.date_range("2000-01-01", periods=120, freq="MS")  # on the 1st: 01/02/2000 either way round
+    cli, run = Cli(), tmp_path / "run"
+    data = write_series(tmp_path / "m.csv", list(months.strftime(layout)))
+    cli.ok("train", "--data", data, "--out", run, *SMALL[4:], "--lookback", 6, "--horizon", 3)
+    recent = write_series(tmp_path / "recent.csv", list(months[-12:].strftime(layout)))  # one year: a tie alone
+    with pytest.raises(ForecastError, match="could be day/month or month/day"):
+        panel_of(recent)
+    cli.ok("predict", run, "--data", recent)
+    rows = pd.read_csv(run / "forecast.csv", dtype=str)
+    assert rows["origin"][0] == "2009-12-01 00:00:00"
+    assert list(rows["timestamp"]) == ["2010-01-01 00:00:00", "2010-02-01 00:00:00", "2010-03-01 00:00:00"]
+    assert torch.load(run / "model.pt", weights_only=True)["day_first"] is day_first
 
 
 # ---------------------------------------------------------------- zones and fractions
