@@ -172,7 +172,7 @@ def _load_panel(
         path, date_col, lines, distinct, shard = own.path, own.date_column, own.lines, own.times, None
     else:
         df, path = read.read_source(cfg, source)
-        date_col = read.detect_date_column(df, cfg.date_column, path)
+        date_col = read.detect_date_column(df, cfg.date_column, path, cfg.id_column)
     if cfg.id_column is not None and cfg.id_column not in df.columns:
         raise ForecastError(f"id column {cfg.id_column!r} not found in {path} (columns: {', '.join(df.columns)})")
     targets, features = read.resolve_targets(df, cfg, date_col, path)

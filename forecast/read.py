@@ -221,11 +221,13 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def detect_date_column(df: pd.DataFrame, name: str | None, path: str) -> str:
+def detect_date_column(df: pd.DataFrame, name: str | None, path: str, id_column: str | None = None) -> str:
+    """The time column: `name`, else found by name, then by content; never the id column."""
     if name is not None:
         if name not in df.columns:
             raise ForecastError(f"time column {name!r} not found in {path} (columns: {', '.join(df.columns)})")
         return name
+    df = df[[c for c in df.columns if c != id_column]]  # ids such as 001 or 1001 would read as years
     for col in df.columns:
         # by name, but never a numeric column such as a `day` counter
         if str(col).lower() in DATE_NAMES and (

@@ -143,7 +143,7 @@ def _time_column(head: pd.DataFrame, cfg: DataConfig, path: str) -> tuple[str, b
     if cfg.date_column is not None:
         return (cfg.date_column, False) if cfg.date_column in head.columns else None
     try:
-        col = read.detect_date_column(head, None, path)
+        col = read.detect_date_column(head, None, path, cfg.id_column)
     except ForecastError:
         return None  # the whole file may still hold one (in values past the first rows)
     if col.lower() in read.DATE_NAMES and not pd.api.types.is_numeric_dtype(head[col]):

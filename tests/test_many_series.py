@@ -24,6 +24,7 @@ from helpers import (
 )
 
 from forecast import config, prepare
+from forecast.config import DataConfig
 from forecast.panel import load_panel, split_borders
 from forecast.windows import PARTS, series_of, window_starts
 
@@ -168,3 +169,12 @@ def test_last_timestamp_is_the_latest_of_all_series(cli: Cli, long_csv: Path, tm
     cli.train(long_csv, run, "--set", "data.id_column=id", "--target", "y")
     latest = pd.read_csv(long_csv, parse_dates=["date"])["date"].max()
     assert torch.load(run / "model.pt", weights_only=True)["last_timestamp"] == str(latest)
+
+
+@pytest.mark.parametrize("ids", [["001", "002", "10"], ["1001", "1002", "1010"]])
+def test_an_id_column_of_numbers_is_never_taken_for_the_time(tmp_path: Path, ids: list[str]) -> None:
+    times = pd.date_range("2024-01-01", periods=40, freq="h").strftime("%Y-%m-%d %H:%M")
+    frame = pd.concat([pd.DataFrame({"id": i, "when": times, "y": np.arange(40.0) + k}) for k, i in enumerate(ids)])
+    frame.to_csv(tmp_path / "ids_first.csv", index=False)  # the id column comes first; the time's name is no hint
+    panel = load_panel(DataConfig(path=str(tmp_path / "ids_first.csv"), id_column="id", target=["y"]))
+    assert panel.ids == sorted(ids) and panel.freq == "h"
