@@ -17,7 +17,7 @@ from forecast import calendar
 from forecast.checkpoint import RunState
 from forecast.config import Config
 from forecast.distributed import autocast, side_by_side
-from forecast.errors import ForecastError
+from forecast.errors import ForecastError, Log, stderr_log
 from forecast.model import Forecaster
 from forecast.panel import Scaler
 from forecast.prepare import Prepared
@@ -162,13 +162,26 @@ def backtest_frames(
         yield long_frame(p, prep, chunk, pred, False, half_width)
 
 
-def forecast_frame(p: Predictor, prep: Prepared, half_width: np.ndarray | None = None) -> pd.DataFrame:
-    """The `horizon` steps after each series' last row."""
-    L = p.cfg.model.lookback
-    short = [sid or "the series" for sid, n in zip(prep.panel.ids, prep.panel.lengths(), strict=True) if n < L]
-    if short:
-        raise ForecastError(f"{', '.join(short[:5])} has fewer rows than lookback ({L}); cannot forecast")
-    last_starts = prep.panel.offsets[1:] - L
+def forecast_frame(
+    p: Predictor, prep: Prepared, half_width: np.ndarray | None = None, log: Log = stderr_log
+) -> pd.DataFrame:
+    """The `horizon` steps after the last row of each series that holds a lookback of rows; the
+    others are named in a warning (an error when none does)."""
+    L, ids, lengths = p.cfg.model.lookback, prep.panel.ids, prep.panel.lengths()
+    short = lengths < L
+    if short.all():
+        where = f"series {', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''}" if ids[0] else "the series"
+        raise ForecastError(
+            f"{where}: fewer rows ({int(lengths.max())} at most) than the lookback ({L}); cannot forecast"
+        )
+    if short.any():
+        names = [ids[i] for i in np.flatnonzero(short)]
+        more = " ..." if len(names) > 10 else ""
+        log(
+            f"warning: skipping {len(names)} series with fewer rows than the lookback ({L}): "
+            f"{', '.join(names[:10])}{more}"
+        )
+    last_starts = (prep.panel.offsets[1:] - L)[~short]
     frames = [
         long_frame(p, prep, chunk, pred, True, half_width)
         for chunk, pred in predict_chunks(p, prep, last_starts, ahead=True)

@@ -433,7 +433,7 @@ def write_forecast(
     """forecast.csv (or `out`): the horizon after each series' last row; returns the path and row count."""
     path = output_path(run, out, "forecast.csv")
     prep = run.data_for(data, log)
-    frame = forecast_frame(run, prep, run.half_width(coverage))
+    frame = forecast_frame(run, prep, run.half_width(coverage), log)
     return path, write_csv_stream(path, iter([frame]), prep.panel.time_format)
 
 

@@ -164,6 +164,18 @@ def test_long_forecast_per_series(cli: Cli, long_run: Path, tmp_path: Path) -> N
     assert np.isfinite(frame["y_pred"]).all()
 
 
+def test_a_series_too_short_to_forecast_is_skipped_not_the_file(cli: Cli, long_run: Path, tmp_path: Path) -> None:
+    frame = long_frame()
+    short = pd.concat([frame[frame["id"] != "s2"], frame[frame["id"] == "s2"].tail(LOOKBACK - 1)])
+    data = write_csv(tmp_path / "recent.csv", short)
+    out = tmp_path / "forecast.csv"
+    result = cli.ok("predict", long_run, "--data", data, "--out", out)
+    assert f"skipping 1 series with fewer rows than the lookback ({LOOKBACK}): s2" in result.stderr
+    assert sorted(read_times(out)["series"].unique()) == ["s1", "s3"]
+    alone = write_csv(tmp_path / "alone.csv", frame[frame["id"] == "s2"].tail(LOOKBACK - 1))
+    assert_user_error(cli("predict", long_run, "--data", alone), "series s2", "than the lookback")
+
+
 def test_last_timestamp_is_the_latest_of_all_series(cli: Cli, long_csv: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     cli.train(long_csv, run, "--set", "data.id_column=id", "--target", "y")
