@@ -135,7 +135,8 @@ class RunState:
     time_format: str = ""  # how the data wrote its times: outputs write them alike
     holidays: list[str] = field(default_factory=list)  # business days: month-days ("12-25") the data skipped
     day_first: bool | None = None  # dates like 03/04/2024 were read day first; newer files are read alike
-    last_timestamp: str | None = None
+    last_timestamp: str | None = None  # the latest time of any series
+    series_last: torch.Tensor | None = None  # (S,) int64 ns: each series' last time in the training data
     best_epoch: int = 0
     record: Record = field(default_factory=Record)
     conformal: torch.Tensor | None = None  # (levels, H, T) quantiles of |validation residual|, scaled

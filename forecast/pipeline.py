@@ -303,6 +303,7 @@ def save_run(
         "max": setup.prep.scaler.data_max,
         "train_std": stats.pop("train_std").numpy(),
         "mase_scale": stats.pop("mase_scale").numpy(),
+        "last": panel.times[panel.offsets[1:] - 1].astype("datetime64[ns]").astype(np.int64),
     }
     last = pd.Timestamp(panel.times.max())
     if setup.sharded:
@@ -321,6 +322,7 @@ def save_run(
         holidays=list(panel.holidays),
         day_first=panel.day_first,
         last_timestamp=str(last),
+        series_last=torch.from_numpy(series["last"]),
         best_epoch=result.best_epoch,
         record=record,
         train_std=torch.from_numpy(series["train_std"]),

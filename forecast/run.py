@@ -114,7 +114,7 @@ class Run(Predictor):
         if not new_data:
             return prep
         prep.new_data = True
-        return choose_test_rows(prep, cfg, self.state.last_timestamp, path)
+        return choose_test_rows(prep, cfg, self.state, path)
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
@@ -158,17 +158,28 @@ def is_file_with_digest(source: str | pd.DataFrame, digest: str | None) -> bool:
     return read.file_digest(source) == digest
 
 
-def choose_test_rows(prep: Prepared, cfg: config.Config, last: str | None, path: str) -> Prepared:
-    """Which windows of new data are "test": those whose targets are newer than the training data.
-    When no row is newer (an older or unrelated file), the file's own split by data.split: row counts
-    as given when the file holds them all, else as proportions of its rows."""
-    panel, lengths = prep.panel, prep.panel.lengths()
+def choose_test_rows(prep: Prepared, cfg: config.Config, state: RunState, path: str) -> Prepared:
+    """Which windows of new data are "test": those whose targets are newer than the series' own
+    last time in the training data (series end at different times), or than the training data's
+    last time (runs saved before per-series times were kept). When no row is newer (an older or
+    unrelated file), the file's own split by data.split: row counts as given when the file holds
+    them all, else as proportions of its rows."""
+    panel, lengths, last = prep.panel, prep.panel.lengths(), state.last_timestamp
     if last is not None:
-        seen = panel.times <= pd.Timestamp(last).to_datetime64()  # rows are sorted within each series
-        first_new = np.add.reduceat(seen.astype(np.int64), panel.offsets[:-1])  # (S,) rows up to `last`
+        cutoff = np.full(len(lengths), pd.Timestamp(last).to_datetime64().astype("datetime64[ns]"))
+        each = state.series_last
+        if each is not None:
+            cutoff = each.numpy()[state.rows_for(panel.ids)].astype("datetime64[ns]")
+        seen = panel.times <= np.repeat(cutoff, lengths)  # rows are sorted within each series
+        first_new = np.add.reduceat(seen.astype(np.int64), panel.offsets[:-1])  # (S,) rows up to the cutoff
         if (first_new < lengths).any():
             prep.test_rows = np.column_stack([first_new, lengths])
-            prep.windows_from = f"rows after {last} (newer than the training data)"
+            differ = each is not None and len(np.unique(cutoff)) > 1
+            prep.windows_from = (
+                f"rows after each series' last time in the training data (the latest {last})"
+                if differ
+                else f"rows after {last} (newer than the training data)"
+            )
             return prep
     split, why = cfg.data.split, f"no row of {path} is newer than the training data's last timestamp {last}"
     if config.split_is_counts(split) and sum(split.values()) > lengths.min():

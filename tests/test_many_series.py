@@ -23,6 +23,7 @@ from helpers import (
     write_csv,
 )
 
+import forecast
 from forecast import config, prepare
 from forecast.config import DataConfig
 from forecast.panel import load_panel, split_borders
@@ -174,6 +175,23 @@ def test_a_series_too_short_to_forecast_is_skipped_not_the_file(cli: Cli, long_r
     assert sorted(read_times(out)["series"].unique()) == ["s1", "s3"]
     alone = write_csv(tmp_path / "alone.csv", frame[frame["id"] == "s2"].tail(LOOKBACK - 1))
     assert_user_error(cli("predict", long_run, "--data", alone), "series s2", "than the lookback")
+
+
+def test_newer_rows_of_every_series_are_scored_though_the_series_end_apart(
+    cli: Cli, long_run: Path, tmp_path: Path
+) -> None:
+    parts = []  # every series 20 rows longer; s1 and s2 end weeks before s3, the latest
+    for k, (sid, n, start) in enumerate(
+        (("s1", 300, "2024-01-01"), ("s2", 260, "2024-01-03 05:00"), ("s3", 240, "2024-02-01"))
+    ):
+        part = synthetic_frame(n + 20, columns=("y", "x"), start=start, seed=k)
+        part.insert(0, "id", sid)
+        parts.append(part)
+    newer = write_csv(tmp_path / "newer.csv", pd.concat(parts, ignore_index=True))
+    result = forecast.api.evaluate(long_run, data=str(newer), log=lambda m: None)
+    assert result["windows"] == 3 * (20 - HORIZON + 1)
+    assert all(np.isfinite(result["series"][sid]["model"]["mae"]) for sid in LENGTHS)
+    assert result["windows_from"].startswith("rows after each series' last time in the training data")
 
 
 def test_last_timestamp_is_the_latest_of_all_series(cli: Cli, long_csv: Path, tmp_path: Path) -> None:
