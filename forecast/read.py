@@ -73,6 +73,17 @@ TZ_SUFFIX = r"(?i)\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[+-]\d{2}(?::?\d{2})?|z|utc
 ZONE_SUFFIX = r"(?i)(?<=\d)\s*(?:[+-]\d{2}(?::?\d{2})?|z|utc|gmt)$"
 
 
+def with_index_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """A DataFrame whose index holds data (times in a DatetimeIndex, or named levels such as
+    (id, date), as pandas writes a time-indexed frame to Parquet) with that index as columns; a
+    plain row-number index is dropped."""
+    index = df.index
+    named = any(name is not None for name in index.names)
+    if named or isinstance(index, pd.DatetimeIndex):
+        return df.reset_index()  # an unnamed DatetimeIndex becomes the column `index`, found by content
+    return df.reset_index(drop=True)
+
+
 def read_table(path: str | Path, text_columns: list[str] | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet file into a DataFrame of strings/numbers, with clear errors.
     `text_columns` (series ids) are read as text: "001" stays "001"."""
@@ -82,7 +93,7 @@ def read_table(path: str | Path, text_columns: list[str] | None = None) -> pd.Da
             import pyarrow.parquet as pq
 
             table = pq.read_table(path, read_dictionary=text_columns or None)
-            return table.to_pandas(date_as_object=False)
+            return with_index_columns(table.to_pandas(date_as_object=False))
         except ImportError:
             raise ForecastError(f"reading {path} needs pyarrow: pip install pyarrow") from None
         except Exception as e:  # pyarrow raises many types for a bad file
@@ -718,7 +729,7 @@ def _mostly_numeric(col: pd.Series) -> bool:
 def read_source(cfg: DataConfig, source: str | Path | pd.DataFrame | None) -> tuple[pd.DataFrame, str]:
     """The DataFrame given, or the file (default cfg.path) read with its id column as text."""
     if isinstance(source, pd.DataFrame):
-        df = source.reset_index(drop=True)
+        df = with_index_columns(source)
         df.columns = [str(c).strip() for c in df.columns]
         if len(df) == 0:
             raise ForecastError("the DataFrame has no rows")

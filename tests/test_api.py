@@ -99,6 +99,11 @@ def test_forecast_a_dataframe(trained_run: Path, tmp_path: Path) -> None:
     # a longer frame forecasts after its own last row
     longer = run.forecast(synthetic_frame(n=320, columns=("a", "b", "c")))
     assert (longer["origin"] == LAST + pd.Timedelta(hours=20)).all()
+    # times in the index, as a time-indexed frame has them, and as pandas writes it to Parquet
+    indexed = synthetic_frame(columns=("a", "b", "c")).set_index("date")
+    pd.testing.assert_frame_equal(run.forecast(indexed), frame)
+    indexed.to_parquet(tmp_path / "indexed.parquet")
+    pd.testing.assert_frame_equal(run.forecast(str(tmp_path / "indexed.parquet")), frame)
 
 
 def test_backtest_equals_predict_backtest(trained_run: Path, tmp_path: Path) -> None:
