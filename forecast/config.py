@@ -148,7 +148,8 @@ def _coerce(key: str, value: Any, typ: Any) -> Any:
         if isinstance(value, str):
             return value
     name = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[typ]
-    raise ForecastError(f"{key} must be {name}, got {value!r}")
+    shown = repr(value) if isinstance(value, (str, int, float, bool, list, dict, type(None))) else type(value).__name__
+    raise ForecastError(f"{key} must be {name}, got {shown}")
 
 
 def _coerce_split(key: str, value: Any) -> dict[str, float]:
@@ -169,7 +170,12 @@ def split_is_counts(split: dict[str, float]) -> bool:
 
 
 def check(cfg: Config) -> Config:
-    """Validate values that types alone do not catch; return cfg."""
+    """Validate every value: its type (a Config built in Python skips the checks YAML and --set
+    make), then what types alone do not catch; return cfg."""
+    for name, section in _sections().items():
+        part = getattr(cfg, name)
+        for key, hint in typing.get_type_hints(section).items():
+            setattr(part, key, _coerce(f"{name}.{key}", getattr(part, key), hint))
     flat = {f"{s}.{k}": v for s, sec in cfg.to_dict().items() for k, v in sec.items()}
     for key, allowed in choices().items():
         if flat[key] not in allowed:

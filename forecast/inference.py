@@ -107,6 +107,8 @@ def conformal_half_width(state: RunState, coverage: float | None) -> np.ndarray 
     """(H, T) half-widths in scaled units: the finite-sample-corrected quantile of validation |residuals|."""
     if coverage is None:
         return None
+    if not 0 < coverage < 1:
+        raise ForecastError(f"coverage must be between 0 and 1 (e.g. 0.9), got {coverage!r}")
     if state.conformal is None:
         raise ForecastError(
             "this run has no validation windows, so it cannot give intervals; train with data.split.val > 0"

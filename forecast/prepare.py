@@ -35,6 +35,8 @@ class Prepared:
     new_data: bool = False  # not the data the model was trained on: another file, or the training file changed since
 
     def starts(self, part: str, lookback: int, horizon: int) -> np.ndarray:
+        if part not in (*PARTS, "all"):
+            raise ForecastError(f"split must be one of {', '.join(PARTS)} or all, got {part!r}")
         borders = self.borders
         if part == "test" and self.test_rows is not None:  # new data: test is the rows after the training data
             borders = np.column_stack([self.test_rows[:, 0], self.test_rows[:, 0], self.test_rows[:, 1]])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -75,6 +76,17 @@ def test_fit_rejects_bad_configs(multi_csv: Path, tmp_path: Path) -> None:
     with pytest.raises(ForecastError, match="model.segment"):
         forecast.fit(cfg, out=str(tmp_path / "y"))
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+    for key, value, says in (
+        ("train.epochs", 1.5, "train.epochs must be an integer, got 1.5"),
+        ("model.hidden_size", "8", "model.hidden_size must be an integer, got '8'"),
+        ("data.path", pd.DataFrame({"y": [1.0]}), "data.path must be a string, got DataFrame"),
+    ):
+        cfg = small_config(multi_csv)
+        section, name = key.split(".")
+        setattr(getattr(cfg, section), name, value)  # a Config built in Python skips YAML's and --set's checks
+        with pytest.raises(ForecastError, match=re.escape(says)):
+            forecast.fit(cfg, out=str(tmp_path / "z"))
+        assert not (tmp_path / "z").exists()
 
 
 def test_load(trained_run: Path) -> None:
@@ -104,6 +116,16 @@ def test_forecast_a_dataframe(trained_run: Path, tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(run.forecast(indexed), frame)
     indexed.to_parquet(tmp_path / "indexed.parquet")
     pd.testing.assert_frame_equal(run.forecast(str(tmp_path / "indexed.parquet")), frame)
+
+
+def test_bad_split_and_coverage_are_clear_errors(trained_run: Path) -> None:
+    run = forecast.load(trained_run)
+    with pytest.raises(ForecastError, match="split must be one of train, val, test or all, got 'bogus'"):
+        run.backtest(split="bogus")
+    with pytest.raises(ForecastError, match="split must be one of"):
+        run.evaluate(split="bogus")
+    with pytest.raises(ForecastError, match="coverage must be between 0 and 1"):
+        run.forecast(coverage=1.5)
 
 
 def test_backtest_equals_predict_backtest(trained_run: Path, tmp_path: Path) -> None:
