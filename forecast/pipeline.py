@@ -520,6 +520,13 @@ def plot(
         title = f"{source}{name}: actual vs forecast, last {backtest['origin'].nunique()} origins"
         plots.plot_backtest(backtest, H, title, out_dir / "backtest.png")
         paths.append(out_dir / "backtest.png")
+    else:  # an earlier backtest.png (another series, other data) must not pass for this one's
+        stale = (out_dir / "backtest.png").is_file()
+        (out_dir / "backtest.png").unlink(missing_ok=True)
+        log(
+            f"warning: no backtest to draw{name}: its test part has no complete window"
+            + ("; the earlier backtest.png was removed" if stale else "")
+        )
     forecast, source = forecast_to_plot(run, prep, pick)
     title = f"Forecast of the next {H} steps{name}{source}"
     plots.plot_forecast(history_tail(run, prep, pick, forecast, log), forecast, title, out_dir / "forecast.png")

@@ -194,6 +194,21 @@ def test_newer_rows_of_every_series_are_scored_though_the_series_end_apart(
     assert result["windows_from"].startswith("rows after each series' last time in the training data")
 
 
+def test_plot_of_a_series_with_no_backtest_leaves_no_other_series_backtest(
+    cli: Cli, long_run: Path, tmp_path: Path
+) -> None:
+    frame = long_frame()
+    s3 = synthetic_frame(260, columns=("y", "x"), start="2024-02-01", seed=2)  # s3 20 rows newer, s1 and s2 not
+    s3.insert(0, "id", "s3")
+    newer = write_csv(tmp_path / "newer.csv", pd.concat([frame[frame["id"] != "s3"], s3], ignore_index=True))
+    out = tmp_path / "pngs"
+    cli.ok("plot", long_run, "--series", "s3", "--data", newer, "--out", out)
+    assert (out / "backtest.png").is_file()
+    result = cli.ok("plot", long_run, "--series", "s1", "--data", newer, "--out", out)
+    assert "no backtest to draw (series s1)" in result.stderr and "earlier backtest.png was removed" in result.stderr
+    assert not (out / "backtest.png").exists() and (out / "forecast.png").is_file()
+
+
 def test_last_timestamp_is_the_latest_of_all_series(cli: Cli, long_csv: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     cli.train(long_csv, run, "--set", "data.id_column=id", "--target", "y")
