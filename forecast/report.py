@@ -95,7 +95,8 @@ def info(
     lines = [
         f"run: {path}  ({'complete' if record.finished else 'INCOMPLETE: ' + record.status})",
         f"model: {cfg.model.cell}, lookback {cfg.model.lookback}, horizon {cfg.model.horizon}, "
-        f"hidden {cfg.model.hidden_size} x {cfg.model.num_layers} layer(s), norm {cfg.model.norm}",
+        f"hidden {cfg.model.hidden_size} x {cfg.model.num_layers} layer(s), norm {cfg.model.norm}"
+        + (", each target its own sequence (channels independent)" if cfg.model.channels == "independent" else ""),
         f"forecast: {describe_forecast(cfg)}",
         f"parameters: {n_parameters:,} (recurrent {counts[mine]['recurrent']:,}, "
         f"head {counts[mine]['head']:,}, highway {counts[mine]['highway']:,}); as {other}: "
@@ -103,7 +104,8 @@ def info(
         f"(recurrent {counts[other]['recurrent']:,})",
         f"data: {record.data.path or cfg.data.path}, {record.data.rows or '?'} rows, "
         f"{len(state.ids)} series, frequency {state.freq}, last timestamp {written_time(state)}",
-        f"targets: {', '.join(columns[: state.n_targets])}; features: {', '.join(columns[state.n_targets :]) or '-'}",
+        f"targets: {', '.join(columns[: state.n_targets])}; features: {', '.join(columns[state.n_targets :]) or '-'}"
+        + ("; calendar inputs: hour, weekday and month as sin/cos" if cfg.data.calendar else ""),
         f"training: {len(state.history['train_loss'])} epochs, kept {kept_epoch(state.best_epoch)}, "
         f"device {record.device}, seed {record.seed}",
         f"started {record.started}, ended {record.ended}",

@@ -32,6 +32,7 @@ def calendar_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_calendar_forecast(cli: Cli, calendar_run: Path, tmp_path: Path) -> None:
     run = load_run(calendar_run)
     assert run.model.n_future == len(calendar.CALENDAR_COLUMNS)
+    assert "calendar inputs: hour, weekday and month as sin/cos" in cli.ok("info", calendar_run).stdout
     assert run.model.head.in_features == 8 * LOOKBACK + HORIZON * len(calendar.CALENDAR_COLUMNS)
     out = tmp_path / "forecast.csv"
     result = cli.ok("predict", calendar_run, "--out", out)

@@ -113,6 +113,7 @@ def test_segment_and_independent_channels_train_and_predict(cli: Cli, multi_csv:
     future = read_times(run / "forecast.csv")
     assert len(future) == 2 * HORIZON and sorted(future["target"].unique()) == ["a", "b"]
     assert np.isfinite(future["y_pred"]).all()
+    assert "each target its own sequence (channels independent)" in cli.ok("info", run).stdout
 
 
 def test_segments_train_without_validation_windows(cli: Cli, multi_csv: Path, tmp_path: Path) -> None:
