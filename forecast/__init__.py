@@ -10,8 +10,9 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("fit", "load", "Config", "Run"):
-        from forecast import api
+    if name in ("fit", "load", "Config", "Run", "api"):
+        import importlib
 
-        return getattr(api, name)
+        api = importlib.import_module("forecast.api")  # `from forecast import api` would come back here
+        return api if name == "api" else getattr(api, name)
     raise AttributeError(f"module 'forecast' has no attribute {name!r}")

@@ -510,6 +510,8 @@ def plot(
     prep = run.data_for(data, log)
     pick = pick_series(prep.panel.ids, series)
     sid = prep.panel.ids[pick]
+    if series is None and len(prep.panel.ids) > 1:
+        log(f"drawing series {sid} of {len(prep.panel.ids)}; --series picks another")
     name = f" (series {sid})" if sid else ""
     H = run.cfg.model.horizon
     history = pd.DataFrame({"epoch": range(1, len(run.state.history["train_loss"]) + 1), **run.state.history})

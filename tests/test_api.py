@@ -179,6 +179,8 @@ def test_import_forecast_does_not_import_torch() -> None:
     # the API itself is there, loaded on first use
     result = python("import forecast, sys; forecast.Config; assert 'torch' in sys.modules")
     assert result.returncode == 0, result.stderr
+    result = python("import forecast; print(forecast.api.predict.__name__)")  # the module too, without importing it
+    assert result.returncode == 0 and result.stdout.strip() == "predict", result.stderr
 
 
 def test_cli_module_does_not_import_torch() -> None:
