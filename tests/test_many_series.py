@@ -145,7 +145,9 @@ def test_long_plot_series(cli: Cli, long_run: Path, tmp_path: Path) -> None:
     result = cli.ok("plot", long_run, "--series", "s3", "--out", tmp_path / "pngs")
     assert sorted(p.name for p in (tmp_path / "pngs").iterdir()) == ["backtest.png", "forecast.png", "loss.png"]
     assert str(tmp_path / "pngs" / "forecast.png") in result.stdout
-    assert "drawing series s1 of 3; --series picks another" in cli.ok("plot", long_run, "--out", tmp_path / "first").stderr
+    assert (
+        "drawing series s1 of 3; --series picks another" in cli.ok("plot", long_run, "--out", tmp_path / "first").stderr
+    )
     missing = cli("plot", long_run, "--series", "nope", "--out", tmp_path / "other")
     assert_user_error(missing, "'nope'", "s1")
     assert not (tmp_path / "other").exists()
