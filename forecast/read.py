@@ -238,6 +238,7 @@ def detect_date_column(df: pd.DataFrame, name: str | None, path: str, id_column:
         if name not in df.columns:
             raise ForecastError(f"time column {name!r} not found in {path} (columns: {', '.join(df.columns)})")
         return name
+    names = [str(c) for c in df.columns]
     df = df[[c for c in df.columns if c != id_column]]  # ids such as 001 or 1001 would read as years
     for col in df.columns:
         # by name, but never a numeric column such as a `day` counter
@@ -255,7 +256,8 @@ def detect_date_column(df: pd.DataFrame, name: str | None, path: str, id_column:
     for col in df.columns:
         if str(col).lower() in YEAR_NAMES and _is_year_ints(df[col]) and not finer:
             return str(col)
-    raise ForecastError(f"no time column found in {path} (columns: {', '.join(df.columns)}); set data.date_column")
+    skipped = f"; the id column {id_column!r} is not one" if id_column in names else ""
+    raise ForecastError(f"no time column found in {path} (columns: {', '.join(names)}{skipped}); set data.date_column")
 
 
 def _all_times(sample: pd.Series) -> bool:

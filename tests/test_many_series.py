@@ -26,6 +26,7 @@ from helpers import (
 import forecast
 from forecast import config, prepare
 from forecast.config import DataConfig
+from forecast.errors import ForecastError
 from forecast.panel import load_panel, split_borders
 from forecast.windows import PARTS, series_of, window_starts
 
@@ -226,3 +227,5 @@ def test_an_id_column_of_numbers_is_never_taken_for_the_time(tmp_path: Path, ids
     frame.to_csv(tmp_path / "ids_first.csv", index=False)  # the id column comes first; the time's name is no hint
     panel = load_panel(DataConfig(path=str(tmp_path / "ids_first.csv"), id_column="id", target=["y"]))
     assert panel.ids == sorted(ids) and panel.freq == "h"
+    with pytest.raises(ForecastError, match="the id column 'when' is not one"):  # the time named as the id
+        load_panel(DataConfig(path=str(tmp_path / "ids_first.csv"), id_column="when", target=["y"]))
