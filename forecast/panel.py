@@ -57,7 +57,7 @@ def check_missing(values: np.ndarray, columns: list[str], path: str) -> None:
     if nan.any():
         i, j = (int(v[0]) for v in np.nonzero(nan))
         raise ForecastError(
-            f"{int(nan.sum())} missing values in {path} (first: column {columns[j]!r}, line {i + 2}); "
+            f"{int(nan.sum())} missing values in {path} (first: column {columns[j]!r}, {read.at_row(i, path)}); "
             "set data.fill to ffill or interpolate (--set data.fill=ffill), or clean the file"
         )
 
@@ -238,7 +238,7 @@ def check_sorted_within(
         i = int(back.min())
         line = i if lines is None else int(lines[i])
         raise ForecastError(
-            f"{path} is not sorted by time within series {names[codes[i]]!r} (line {line + 2}); "
+            f"{path} is not sorted by time within series {names[codes[i]]!r} ({read.at_row(line, path)}); "
             "sort it or set data.sort: true (--set data.sort=true)"
         )
 

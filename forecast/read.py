@@ -84,6 +84,14 @@ def with_index_columns(df: pd.DataFrame) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
+DATAFRAME = "the DataFrame"  # the `path` of data given as a DataFrame, in messages
+
+
+def at_row(i: int, path: str) -> str:
+    """Where row i (from 0, after the header) is, for errors: its line in a file, or its row in a DataFrame."""
+    return f"row {i}" if path == DATAFRAME else f"line {i + 2}"
+
+
 def read_table(path: str | Path, text_columns: list[str] | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet file into a DataFrame of strings/numbers, with clear errors.
     `text_columns` (series ids) are read as text: "001" stays "001"."""
@@ -349,7 +357,7 @@ def read_times(
 
         def line(i: int) -> str:  # where distinct value i first appears, for errors: "?" if in no row here
             rows = np.flatnonzero(codes == i)
-            return str(rows[0] + 2) if len(rows) else "?"
+            return at_row(int(rows[0]), path) if len(rows) else "line ?"
 
         distinct_parsed, fmt = _read_distinct(distinct, name, path, line, day_first)
         parsed = distinct_parsed.to_numpy(dtype="datetime64[ns]")
@@ -358,7 +366,9 @@ def read_times(
     if missing.any():
         i = int(np.flatnonzero(missing)[0])
         value = "an empty cell" if pd.isna(col.iloc[i]) else _show(col.iloc[i])
-        raise ForecastError(f"time column {name!r} in {path} has a value that is not a time at line {i + 2}: {value}")
+        raise ForecastError(
+            f"time column {name!r} in {path} has a value that is not a time at {at_row(i, path)}: {value}"
+        )
     if (distinct is not None and distinct.empty) or np.isnat(parsed).any():  # in another process's rows
         raise ForecastError(f"time column {name!r} in {path} has a value that is not a time")
     if not fmt and (parsed.astype(np.int64) % 1_000_000_000).any():
@@ -535,7 +545,7 @@ def day_order(
     if by_month == by_day:
         i = int(np.flatnonzero(differ)[0])
         raise ForecastError(
-            f"time column {name!r} in {path} could be day/month or month/day (line {line(i)}: {raw.iloc[i]!r}), "
+            f"time column {name!r} in {path} could be day/month or month/day ({line(i)}: {raw.iloc[i]!r}), "
             "and both read as regular steps; write its times as YYYY-MM-DD"
         )
     chosen = day_first if by_day > by_month else month_first
@@ -599,8 +609,8 @@ def _to_datetime(
         if not aware.all():  # the first value that differs from the first one, at its first line
             i = int(np.flatnonzero(aware != aware[0])[0])
             raise ForecastError(
-                f"time column {name!r} in {path} mixes time zones: line {line(i)} ({raw.iloc[i]!r}) and "
-                f"line {line(0)} ({raw.iloc[0]!r}) differ in having a UTC offset; convert it to one zone (or UTC)"
+                f"time column {name!r} in {path} mixes time zones: {line(i)} ({raw.iloc[i]!r}) and "
+                f"{line(0)} ({raw.iloc[0]!r}) differ in having a UTC offset; convert it to one zone (or UTC)"
             )
         utc = pd.to_datetime(raw, errors="coerce", format="mixed", utc=True, dayfirst=dayfirst).dt.tz_localize(None)
         local = raw.str.replace(ZONE_SUFFIX, "", regex=True)
@@ -652,14 +662,14 @@ def to_numeric(df: pd.DataFrame, columns: list[str], path: str) -> np.ndarray:
                 elif re.fullmatch(DECIMAL_COMMA, value):  # 1,5 among values like 12.573
                     hint = "; the column has numbers with a decimal comma and with a decimal point: write them one way"
                 raise ForecastError(
-                    f"column {col!r} in {path} has a non-numeric value at line {i + 2}: {raw.iloc[i]!r}{hint}"
+                    f"column {col!r} in {path} has a non-numeric value at {at_row(i, path)}: {raw.iloc[i]!r}{hint}"
                 )
         else:
             raise ForecastError(f"column {col!r} in {path} is not numeric (it holds {raw.dtype} values)")
         out[:, j] = values.to_numpy(dtype=float, na_value=np.nan)
     if np.isinf(out).any():
         i, j = (int(v[0]) for v in np.nonzero(np.isinf(out)))
-        raise ForecastError(f"column {columns[j]!r} in {path} has an infinite value at line {i + 2}")
+        raise ForecastError(f"column {columns[j]!r} in {path} has an infinite value at {at_row(i, path)}")
     return out
 
 
@@ -735,7 +745,7 @@ def read_source(cfg: DataConfig, source: str | Path | pd.DataFrame | None) -> tu
         df.columns = [str(c).strip() for c in df.columns]
         if len(df) == 0:
             raise ForecastError("the DataFrame has no rows")
-        return df, "the DataFrame"
+        return df, DATAFRAME
     path = str(source or cfg.path)
     return read_table(path, text_columns=[cfg.id_column] if cfg.id_column else []), path
 
@@ -755,7 +765,9 @@ def read_ids(df: pd.DataFrame, id_column: str | None, path: str) -> tuple[np.nda
     blank = np.append(np.char.strip(names.astype(str)) == "", True)[codes]  # codes -1 index the appended True
     if blank.any():
         i = int(np.flatnonzero(blank)[0])
-        raise ForecastError(f"id column {id_column!r} in {path} is empty at line {i + 2}; every row needs a series id")
+        raise ForecastError(
+            f"id column {id_column!r} in {path} is empty at {at_row(i, path)}; every row needs a series id"
+        )
     order = np.argsort(names, kind="stable")  # series in the order of their ids as text
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))

@@ -92,7 +92,7 @@ class Run(Predictor):
             if Path(source).is_file() and digest and read.file_digest(source) != digest:
                 log(f"warning: {source} has changed since this model was trained on it; it is read as new data")
                 new_data = True
-        path = "the DataFrame" if isinstance(source, pd.DataFrame) else str(source)
+        path = read.DATAFRAME if isinstance(source, pd.DataFrame) else str(source)
         panel = load_panel(cfg.data, source, day_first=self.state.day_first)
         if panel.columns != self.columns:
             missing = [c for c in self.columns if c not in panel.columns]

@@ -159,6 +159,19 @@ def test_dataframe_missing_a_column(trained_run: Path, call: str) -> None:
         getattr(run, call)(frame)
 
 
+def test_errors_about_a_dataframe_name_its_row_not_a_file_line(trained_run: Path) -> None:
+    run = forecast.load(trained_run)
+    frame = synthetic_frame(columns=("a", "b", "c"))
+    frame.loc[5, "c"] = np.nan
+    with pytest.raises(ForecastError, match=r"the DataFrame \(first: column 'c', row 5\)"):
+        run.forecast(frame)
+    frame = synthetic_frame(columns=("a", "b", "c"))
+    frame["c"] = frame["c"].astype(object)
+    frame.loc[7, "c"] = "n/a?"
+    with pytest.raises(ForecastError, match="non-numeric value at row 7"):
+        run.forecast(frame)
+
+
 def test_dataframe_missing_a_feature(multi_csv: Path, tmp_path: Path) -> None:
     cfg = small_config(multi_csv)
     cfg.data.features = ["a"]
