@@ -503,7 +503,12 @@ def read_written_times(raw: pd.Series, fmt: str, name: str, path: str) -> pd.Ser
     return read_times(text, name, path)[0]
 
 
-DAY_MONTH = r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b"  # 03/04/2024, 3.4.24: day and month, in some order
+def day_month_fields(raw: pd.Series) -> tuple[pd.Series, pd.Series, np.ndarray]:
+    """The first two fields of dates like 03/04/2024 or 3.4.24 (NaN where a value is not one), and
+    where they differ, so that their order matters."""
+    fields = raw.str.extract(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b")
+    first, second = (pd.to_numeric(fields[k], errors="coerce") for k in (0, 1))
+    return first, second, (first.notna() & (first != second)).to_numpy()
 
 
 def day_first_read(raw: pd.Series, times: pd.Series) -> bool | None:
@@ -512,12 +517,10 @@ def day_first_read(raw: pd.Series, times: pd.Series) -> bool | None:
     head = raw.head(1000)
     if not pd.api.types.is_string_dtype(head) and head.dtype != object:
         return None
-    fields = head.astype(str).str.extract(DAY_MONTH)
-    first, second = (pd.to_numeric(fields[k], errors="coerce") for k in (0, 1))
-    differ = np.flatnonzero((first.notna() & (first != second)).to_numpy())
-    if not len(differ):
+    first, _, differ = day_month_fields(head.astype(str))
+    if not differ.any():
         return None
-    i = int(differ[0])
+    i = int(np.flatnonzero(differ)[0])
     return bool(pd.Timestamp(times.iloc[i]).day == first.iloc[i])
 
 
@@ -530,11 +533,9 @@ def day_order(
     reading whose steps are regular wins: read month first, those are January 7, 8, ... Where
     both readings are as regular (a few days or months), the order `known` (a run's, for a newer
     file) holds; without it, the dates are refused, not guessed."""
-    fields = raw.str.extract(DAY_MONTH)
-    first, second = (pd.to_numeric(fields[k], errors="coerce") for k in (0, 1))
+    first, second, differ = day_month_fields(raw)  # differ: 03/04/2024, not 03/03/2024 or 2024-03-04
     if (first > 12).any():
         return True, None
-    differ = (first.notna() & (first != second)).to_numpy()  # 03/04/2024, not 03/03/2024 or 2024-03-04
     if (second > 12).any() or not differ.any():
         return False, None
     wall = raw.str.replace(ZONE_SUFFIX, "", regex=True)
