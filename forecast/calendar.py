@@ -258,23 +258,22 @@ def name_of(steps: Steps, s: int, times: np.ndarray, offsets: np.ndarray) -> str
 def report_gaps(steps: Steps, irregular: np.ndarray, times: np.ndarray, ids: list[str], gaps: str, path: str) -> None:
     s = int(irregular[0])
     where = f" (series {ids[s]!r})" if ids[s] else ""
-    kind = steps.kind[s]
+    kind, usual = steps.kind[s], describe_step(steps.kind[s], int(steps.step[s]))
     more = f" ({len(irregular)} series have irregular steps)" if len(irregular) > 1 else ""
-    msg = (
-        f"{path}{where} has irregular time steps: usually {describe_step(kind, int(steps.step[s]))}, largest gap "
-        f"{describe_step(kind, int(steps.largest[s]))} after {pd.Timestamp(times[steps.largest_after[s]])}{more}"
-    )
-    if steps.largest[s] == steps.step[s] and steps.smallest is not None and steps.smallest_after is not None:
-        msg = (  # the usual step is the largest: the irregular one is shorter
-            f"{path}{where} has irregular time steps: usually {describe_step(kind, int(steps.step[s]))}, but "
-            f"{describe_step(kind, int(steps.smallest[s]))} after {pd.Timestamp(times[steps.smallest_after[s]])}{more}"
-        )
-    off = -1 if steps.off_day is None or steps.anchor is None else int(steps.off_day[s])
-    if off >= 0 and steps.largest[s] == steps.step[s]:  # every step a month, but not every time on its day
-        assert steps.anchor is not None
+    odd, after = "largest gap", int(steps.largest_after[s])
+    odd_step = int(steps.largest[s])
+    if odd_step == steps.step[s] and steps.off_day is not None and steps.off_day[s] >= 0:
+        assert steps.anchor is not None  # every step a month, but not every time on its day
         msg = (
             f"{path}{where} is monthly on day {steps.anchor[s]} of the month (or its last day), but "
-            f"{pd.Timestamp(times[off]).date()} is a few days off it{more}"
+            f"{pd.Timestamp(times[steps.off_day[s]]).date()} is a few days off it{more}"
+        )
+    else:
+        if odd_step == steps.step[s] and steps.smallest is not None and steps.smallest_after is not None:
+            odd, after, odd_step = "but", int(steps.smallest_after[s]), int(steps.smallest[s])  # a shorter step
+        msg = (
+            f"{path}{where} has irregular time steps: usually {usual}, {odd} "
+            f"{describe_step(kind, odd_step)} after {pd.Timestamp(times[after])}{more}"
         )
     if gaps == "error":
         raise ForecastError(msg + "; set data.gaps: warn to proceed anyway")
