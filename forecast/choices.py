@@ -160,6 +160,11 @@ COMBINATION_WEIGHTS = (0.25, 0.5, 0.75, 1.0)  # of the ridge correction, beside 
 MIN_HELD_OUT = 8  # held-out windows below which no correction is chosen: too few to tell 68 candidates from chance
 
 
+def enough_windows(n_fit: float, n_held_out: float) -> bool:
+    """Whether choose_ridge has windows enough to fit on and to choose on (MIN_HELD_OUT held out)."""
+    return n_held_out >= MIN_HELD_OUT and n_fit >= 2
+
+
 def choose_ridge(
     fit_on: tuple[np.ndarray, np.ndarray], held_out: tuple[np.ndarray, np.ndarray], pool: Pool | None = None
 ) -> tuple[float, float] | None:
@@ -178,7 +183,7 @@ def choose_ridge(
     """
     hx, hr = as_rows(held_out[0]), as_rows(held_out[1])
     counts = _summed(np.array([len(fit_on[0]), hr.size, len(held_out[0])], dtype=np.float64), pool)
-    if counts[2] < MIN_HELD_OUT or counts[0] < 2:
+    if not enough_windows(counts[0], counts[2]):
         return None
     path = ridge_path(*fit_on, pool=pool)
     strengths = ridge_strengths(path)

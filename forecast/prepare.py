@@ -227,7 +227,7 @@ def init_highway(model: Forecaster, prep: Prepared, cfg: Config) -> str:
         return xn.double().numpy(), resid.double().numpy()
 
     n_fit, n_held = (int(n) for n in total(np.array([len(earlier), len(held_out)])))
-    if n_held < choices.MIN_HELD_OUT or n_fit < 2:
+    if not choices.enough_windows(n_fit, n_held):
         return (
             f"highway starts at zero: too few windows to fit it and check the fit ({n_fit} to fit, {n_held} "
             f"held out; {choices.MIN_HELD_OUT} held out needed)"
