@@ -20,7 +20,7 @@ from forecast import config, pipeline, report
 from forecast.config import Config
 from forecast.errors import ForecastError, Log, quiet_log, stderr_log
 from forecast.pipeline import TrainSummary
-from forecast.run import Run, load_run
+from forecast.run import Run, load_run, run_directory
 
 DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
 
@@ -136,13 +136,10 @@ def training_config(config_file: Path | None, data: str | None, values: dict[str
 
 def saved_config(run_dir: Path) -> Config:
     """The config saved in a run directory, to continue it."""
-    if not run_dir.is_dir():
-        what = "is a file, not a run directory made by forecast train" if run_dir.is_file() else "not found"
-        raise ForecastError(f"run directory {str(run_dir)!r} {what}")
+    run_dir = run_directory(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise ForecastError(f"{run_dir} is not a run directory (it has no config.yaml)")
-    if not (run_dir / "state.pt").is_file():  # said before anything is printed
-        raise ForecastError(pipeline.NOTHING_TO_RESUME.format(run_dir=run_dir))
+    pipeline.state_path(run_dir)  # before anything is printed: a run that completed has nothing to resume
     return config.check(config.load_yaml(run_dir / "config.yaml"))
 
 

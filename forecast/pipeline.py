@@ -401,14 +401,16 @@ def write_history(run_dir: Path, history: list[dict[str, float]]) -> pd.DataFram
     return frame
 
 
-NOTHING_TO_RESUME = "{run_dir} has no state.pt to resume from (it completed, or never finished an epoch)"
+def state_path(run_dir: Path) -> Path:
+    """The run's state.pt, which --resume continues from; an error where there is none."""
+    path = run_dir / "state.pt"
+    if not path.is_file():
+        raise ForecastError(f"{run_dir} has no state.pt to resume from (it completed, or never finished an epoch)")
+    return path
 
 
 def resume_state(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "state.pt"
-    if not path.is_file():
-        raise ForecastError(NOTHING_TO_RESUME.format(run_dir=run_dir))
-    return checkpoint.load_any(path, "training state")
+    return checkpoint.load_any(state_path(run_dir), "training state")
 
 
 def baseline_warning(val_mse: dict[str, float]) -> str | None:

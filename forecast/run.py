@@ -117,11 +117,18 @@ class Run(Predictor):
         return choose_test_rows(prep, cfg, self.state, path)
 
 
-def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
+def run_directory(run_dir: str | Path) -> Path:
+    """`run_dir` as a Path, when it is a folder: a missing one, or a file (the data, given by
+    mistake), is an error."""
     path = Path(run_dir)
     if not path.is_dir():
         what = "is a file, not a run directory made by forecast train" if path.is_file() else "not found"
         raise ForecastError(f"run directory {str(path)!r} {what}")
+    return path
+
+
+def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
+    path = run_directory(run_dir)
     state = checkpoint.load(path / "model.pt")
     model_cfg = state.config.get("model", {})
     for key in ("highway", "window_scale"):  # runs from before these options had neither
